@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import zoneinfo
+
+import pghistory
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from pgvector.django import VectorField
+from phonenumber_field.modelfields import PhoneNumberField
+
+from crm.custom_fields import clean_custom_fields
+from crm.models import OrgModel
+from crm.permissions import CHANGE, DELETE, VIEW
+
+TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz or tz == "UTC")
+
+domain_validator = RegexValidator(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+    "Enter a domain such as example.com (no scheme, path or spaces).",
+)
+
+
+def normalize_domain(value: str) -> str:
+    value = (value or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        if value.startswith(prefix):
+            value = value[len(prefix):]
+    value = value.split("/")[0]
+    if value.startswith("www."):
+        value = value[4:]
+    return value
+
+
+class Address(models.Model):
+    street = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=120, blank=True)
+    region = models.CharField("state / region", max_length=120, blank=True)
+    postal_code = models.CharField(max_length=32, blank=True)
+    country = models.CharField(max_length=2, blank=True, validators=[
+        RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO country code, e.g. US or DE.")])
+
+    class Meta:
+        abstract = True
+
+
+@pghistory.track(exclude=["embedding"])
+class Company(OrgModel, Address):
+    class Size(models.TextChoices):
+        S1 = "1-10", "1–10"
+        S2 = "11-50", "11–50"
+        S3 = "51-200", "51–200"
+        S4 = "201-500", "201–500"
+        S5 = "501-1000", "501–1,000"
+        S6 = "1001-5000", "1,001–5,000"
+        S7 = "5001+", "5,001+"
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, validators=[domain_validator])
+    website = models.URLField(blank=True)
+    phone = PhoneNumberField(blank=True)
+    industry = models.CharField(max_length=120, blank=True)
+    size_band = models.CharField(max_length=16, choices=Size.choices, blank=True)
+    annual_revenue = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True,
+                                         validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, blank=True, validators=[
+        RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. USD.")])
+    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, blank=True)
+    founded_year = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                    validators=[MinValueValidator(1600), MaxValueValidator(2100)])
+    logo = models.FileField(upload_to="logos/%Y/%m/", blank=True)
+    description = models.TextField(blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="owned_companies")
+    custom_fields = models.JSONField(default=dict, blank=True)
+    enrichment = models.JSONField(default=dict, blank=True, editable=False,
+                                  help_text="Enriched values with their provenance (source, fetched at).")
+    embedding = VectorField(dimensions=384, null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "domain"], condition=~Q(domain=""), name="company_domain_unique_per_org",
+                violation_error_message="A company with this domain already exists in your organization.",
+            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="company_not_own_parent"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "name"]),
+            models.Index(fields=["organization", "created_at", "id"]),
+            models.Index(fields=["organization", "industry"]),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        # Shared reference data: every member sees them; admins, managers and the owner change them.
+        if action == VIEW or scope.is_admin or scope.role == "manager":
+            return Q()
+        if action in (CHANGE, DELETE) and scope.can_write:
+            return Q(owner_id=scope.user_id)
+        return None
+
+    def clean(self):
+        super().clean()
+        self.domain = normalize_domain(self.domain)
+        if self.organization_id:
+            self._check_same_organization(parent=self.parent)
+            self.custom_fields = clean_custom_fields(self.organization_id, "company", self.custom_fields)
+        self._check_hierarchy()
+
+    def _check_hierarchy(self):
+        """The parent chain must not come back to this company (no cycles)."""
+        if self.parent_id is None:
+            return
+        if self.pk and self.parent_id == self.pk:
+            raise ValidationError({"parent": "A company cannot be its own parent."})
+        seen, current = {self.pk}, self.parent_id
+        for _ in range(1000):
+            if current is None:
+                return
+            if current in seen:
+                raise ValidationError({"parent": "This parent would create a cycle in the company hierarchy."})
+            seen.add(current)
+            current = Company.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+        raise ValidationError({"parent": "The company hierarchy is too deep (over 1,000 levels)."})

@@ -1,0 +1,428 @@
+from __future__ import annotations
+
+import zoneinfo
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from guardian.models import UserObjectPermissionBase
+from pgvector.django import VectorField
+from phonenumber_field.modelfields import PhoneNumberField
+
+from companies.models import TIMEZONE_CHOICES, Address
+from crm.custom_fields import clean_custom_fields
+from crm.models import OrgModel, Tag
+from crm.permissions import contact_visibility_q
+from crm.querysets import OrgQuerySet
+
+
+class LifecycleStage(models.TextChoices):
+    LEAD = "lead", "Lead"
+    MQL = "mql", "Marketing qualified lead"
+    SQL = "sql", "Sales qualified lead"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    EVANGELIST = "evangelist", "Evangelist"
+
+
+class Source(models.TextChoices):
+    WEBSITE = "website", "Website"
+    REFERRAL = "referral", "Referral"
+    EVENT = "event", "Event"
+    COLD_OUTREACH = "cold_outreach", "Cold outreach"
+    INBOUND_CALL = "inbound_call", "Inbound call"
+    INBOUND_SMS = "inbound_sms", "Inbound SMS"
+    SOCIAL = "social", "Social media"
+    PARTNER = "partner", "Partner"
+    ADVERTISING = "advertising", "Advertising"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    OTHER = "other", "Other"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    CALL = "call", "Phone call"
+
+
+class ConsentStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    GRANTED = "granted", "Granted"
+    REVOKED = "revoked", "Revoked"
+
+
+class ContactTime(models.TextChoices):
+    ANY = "any", "Any time"
+    MORNING = "morning", "Morning"
+    AFTERNOON = "afternoon", "Afternoon"
+    EVENING = "evening", "Evening"
+
+
+class NotificationTopic(models.TextChoices):
+    NEWSLETTER = "newsletter", "Newsletter"
+    PRODUCT_UPDATES = "product_updates", "Product updates"
+    EVENTS = "events", "Events and webinars"
+    PROMOTIONS = "promotions", "Offers and promotions"
+    APPOINTMENT_REMINDERS = "appointment_reminders", "Appointment reminders"
+
+
+def normalize_email(value: str) -> str:
+    return (value or "").strip().lower()
+
+
+def build_display_name(first: str, middle: str = "", last: str = "") -> str:
+    return " ".join(part.strip() for part in (first, middle, last) if part and part.strip())
+
+
+class ContactQuerySet(OrgQuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self):
+        return self.filter(deleted_at__isnull=False)
+
+
+class LiveContactManager(models.Manager.from_queryset(ContactQuerySet)):
+    """Default manager: soft-deleted contacts are hidden."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+@pghistory.track(exclude=["embedding"])
+class Contact(OrgModel, Address):
+    team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="owned_contacts")
+
+    first_name = models.CharField(max_length=100)
+    middle_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    display_name = models.CharField(max_length=310, editable=False)
+    email = models.EmailField(blank=True)
+    phone = PhoneNumberField(blank=True)
+    mobile = PhoneNumberField(blank=True)
+    job_title = models.CharField(max_length=150, blank=True)
+    department = models.CharField(max_length=120, blank=True)
+    companies = models.ManyToManyField("companies.Company", through="ContactCompany", related_name="contacts")
+    birth_date = models.DateField(null=True, blank=True)
+    website = models.URLField(blank=True)
+    linkedin = models.CharField("LinkedIn", max_length=200, blank=True)
+    twitter = models.CharField("Twitter / X", max_length=100, blank=True)
+    skype = models.CharField(max_length=100, blank=True)
+    telegram = models.CharField(max_length=100, blank=True)
+
+    source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    source_detail = models.CharField(max_length=255, blank=True)
+    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    industry = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+
+    # Communication preferences
+    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, blank=True)
+    preferred_channels = ArrayField(models.CharField(max_length=8, choices=Channel.choices), default=list,
+                                    blank=True, help_text="Channels in order of preference.")
+    preferred_contact_time = models.CharField(max_length=16, choices=ContactTime.choices, default=ContactTime.ANY)
+    notification_opt_ins = ArrayField(models.CharField(max_length=32, choices=NotificationTopic.choices),
+                                      default=list, blank=True)
+
+    # Current consent per channel; the ConsentEvent ledger holds how it got here.
+    email_consent = models.CharField(max_length=8, choices=ConsentStatus.choices, default=ConsentStatus.UNKNOWN,
+                                     editable=False)
+    sms_consent = models.CharField(max_length=8, choices=ConsentStatus.choices, default=ConsentStatus.UNKNOWN,
+                                   editable=False)
+    call_consent = models.CharField(max_length=8, choices=ConsentStatus.choices, default=ConsentStatus.UNKNOWN,
+                                    editable=False)
+
+    tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    enrichment = models.JSONField(default=dict, blank=True, editable=False,
+                                  help_text="Enriched values with their provenance (source, fetched at).")
+    ai_insights = models.JSONField(default=dict, blank=True, editable=False)
+    embedding = VectorField(dimensions=384, null=True, blank=True, editable=False)
+
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_contacted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveContactManager()
+    all_objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        base_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"], condition=Q(deleted_at__isnull=True) & ~Q(email=""),
+                name="contact_email_unique_per_org",
+                violation_error_message="A contact with this email already exists in your organization.",
+            ),
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="contact_score_0_100"),
+        ]
+        indexes = [
+            # Keyset pagination, newest first, per organization.
+            models.Index(fields=["organization", "-created_at", "-id"], name="contact_org_created_idx"),
+            models.Index(fields=["organization", "owner"], name="contact_org_owner_idx"),
+            models.Index(fields=["organization", "team"], name="contact_org_team_idx"),
+            models.Index(fields=["organization", "lifecycle_stage"], name="contact_org_stage_idx"),
+            models.Index(fields=["organization", "phone"], name="contact_org_phone_idx"),
+            models.Index(fields=["organization", "mobile"], name="contact_org_mobile_idx"),
+            models.Index(fields=["organization", "deleted_at"], name="contact_org_deleted_idx",
+                         condition=Q(deleted_at__isnull=False)),
+            GinIndex(fields=["custom_fields"], name="contact_custom_fields_gin", opclasses=["jsonb_path_ops"]),
+        ]
+
+    def __str__(self):
+        return self.display_name or self.first_name
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def clean(self):
+        super().clean()
+        self.email = normalize_email(self.email)
+        self.first_name = (self.first_name or "").strip()
+        if not self.first_name:
+            raise ValidationError({"first_name": "A contact needs at least a first name."})
+        if self.organization_id:
+            self._check_same_organization(team=self.team)
+            if self.owner_id:
+                from crm.models import Membership
+
+                if not Membership.objects.filter(user_id=self.owner_id, organization_id=self.organization_id).exists():
+                    raise ValidationError({"owner": "The owner must be a member of your organization."})
+            self.custom_fields = clean_custom_fields(self.organization_id, "contact", self.custom_fields)
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        self.display_name = build_display_name(self.first_name, self.middle_name, self.last_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"first_name", "middle_name", "last_name"} & set(update_fields):
+            kwargs["update_fields"] = set(update_fields) | {"display_name"}
+        super().save(*args, **kwargs)
+
+    def soft_delete(self):
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self):
+        self.deleted_at = None
+        self.full_clean(validate_unique=False, exclude=["custom_fields"])
+        self.validate_constraints()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+
+class ContactUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK guardian grants (e.g. view_contact, change_contact) to share one contact with a user."""
+
+    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        indexes = [models.Index(fields=["user", "content_object"])]
+
+
+@pghistory.track()
+class ContactTag(OrgModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
+        indexes = [models.Index(fields=["tag", "contact"])]
+
+    def __str__(self):
+        return f"{self.contact} · {self.tag}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(contact=self.contact, tag=self.tag)
+
+
+class DecisionRole(models.TextChoices):
+    DECISION_MAKER = "decision_maker", "Decision maker"
+    ECONOMIC_BUYER = "economic_buyer", "Economic buyer"
+    TECHNICAL_BUYER = "technical_buyer", "Technical buyer"
+    CHAMPION = "champion", "Champion"
+    INFLUENCER = "influencer", "Influencer"
+    GATEKEEPER = "gatekeeper", "Gatekeeper"
+    BLOCKER = "blocker", "Blocker"
+    END_USER = "end_user", "End user"
+
+
+@pghistory.track()
+class ContactCompany(OrgModel):
+    """A contact's link to a company: job role there, buying role, primary flag."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="company_links")
+    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="contact_links")
+    role = models.CharField(max_length=150, blank=True, help_text="Job role at this company.")
+    decision_role = models.CharField(max_length=32, choices=DecisionRole.choices, blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "contact–company link"
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "company"], name="contact_company_unique",
+                                    violation_error_message="This contact is already linked to this company."),
+            models.UniqueConstraint(fields=["contact"], condition=Q(is_primary=True),
+                                    name="contact_one_primary_company",
+                                    violation_error_message="A contact can have only one primary company."),
+        ]
+        indexes = [models.Index(fields=["company", "contact"])]
+
+    def __str__(self):
+        return f"{self.contact} @ {self.company}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(contact=self.contact, company=self.company)
+
+
+class RelationshipType(models.TextChoices):
+    REPORTS_TO = "reports_to", "Reports to"
+    MANAGES = "manages", "Manages"
+    ASSISTANT_OF = "assistant_of", "Assistant of"
+    REFERRED_BY = "referred_by", "Referred by"
+    COLLEAGUE = "colleague", "Colleague of"
+    PARTNER = "partner", "Partner of"
+    SPOUSE = "spouse", "Spouse of"
+    FAMILY = "family", "Family of"
+    FRIEND = "friend", "Friend of"
+    OTHER = "other", "Other"
+
+
+@pghistory.track()
+class ContactRelationship(OrgModel):
+    """Typed, directional: `from_contact` <type> `to_contact` (e.g. Ann reports to Bob)."""
+
+    from_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_out")
+    to_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_in")
+    type = models.CharField(max_length=32, choices=RelationshipType.choices)
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(from_contact=models.F("to_contact")), name="relationship_not_self",
+                                   violation_error_message="A contact cannot be related to itself."),
+            models.UniqueConstraint(fields=["from_contact", "to_contact", "type"], name="relationship_unique",
+                                    violation_error_message="This relationship already exists."),
+        ]
+        indexes = [models.Index(fields=["to_contact", "type"])]
+
+    def __str__(self):
+        return f"{self.from_contact} {self.get_type_display().lower()} {self.to_contact}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "from_contact__")
+
+    def clean(self):
+        super().clean()
+        if self.from_contact_id and self.from_contact_id == self.to_contact_id:
+            raise ValidationError({"to_contact": "A contact cannot be related to itself."})
+        self._check_same_organization(from_contact=self.from_contact, to_contact=self.to_contact)
+
+
+class ContactUserLink(OrgModel):
+    """An internal user's role for a contact (account manager, support rep, executive sponsor …)."""
+
+    class Role(models.TextChoices):
+        ACCOUNT_MANAGER = "account_manager", "Account manager"
+        SUPPORT_REP = "support_rep", "Support rep"
+        EXECUTIVE_SPONSOR = "executive_sponsor", "Executive sponsor"
+        SALES_ENGINEER = "sales_engineer", "Sales engineer"
+        OTHER = "other", "Other"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="user_links")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_links")
+    role = models.CharField(max_length=32, choices=Role.choices)
+
+    class Meta:
+        verbose_name = "contact–user link"
+        constraints = [models.UniqueConstraint(fields=["contact", "user", "role"], name="contact_user_role_unique",
+                                               violation_error_message="This user already has this role.")]
+        indexes = [models.Index(fields=["user", "contact"])]
+
+    def __str__(self):
+        return f"{self.user} — {self.get_role_display()} for {self.contact}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(contact=self.contact)
+        if self.user_id and self.organization_id:
+            from crm.models import Membership
+
+            if not Membership.objects.filter(user_id=self.user_id, organization_id=self.organization_id).exists():
+                raise ValidationError({"user": "Choose a member of your organization."})
+
+
+@pgtrigger.register(
+    # The ledger is append-only: history of consent is evidence, never rewritten.
+    pgtrigger.Protect(name="consent_ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+)
+class ConsentEvent(OrgModel):
+    """One change of a contact's consent on one channel, with its evidence."""
+
+    class Source(models.TextChoices):
+        WEB_FORM = "web_form", "Web form"
+        MANUAL = "manual", "Entered by a user"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        SMS_KEYWORD = "sms_keyword", "SMS keyword (STOP/START)"
+        EMAIL_LINK = "email_link", "Email unsubscribe link"
+        PHONE = "phone", "Verbal, on a call"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=8, choices=ConsentStatus.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    evidence = models.TextField(blank=True, help_text="Wording shown, message text, form URL …")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["contact", "channel", "-occurred_at"])]
+
+    def __str__(self):
+        return f"{self.contact}: {self.channel} {self.status}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(contact=self.contact)
+        if self.status == ConsentStatus.UNKNOWN:
+            raise ValidationError({"status": "Record a consent as granted or revoked."})

@@ -1,0 +1,258 @@
+"""Cross-cutting core: users, organizations, teams, memberships, tags, custom fields."""
+
+from __future__ import annotations
+
+import uuid
+
+import pghistory
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.text import slugify
+
+from crm.permissions import Role, organization_wide_q
+from crm.querysets import OrgQuerySet
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("Users need an email address")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def normalize_email(self, email):
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=(username or "").strip())
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with email and password."""
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def clean(self):
+        super().clean()
+        self.email = User.objects.normalize_email(self.email)
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    def get_full_name(self):
+        return self.full_name or self.email
+
+    def get_short_name(self):
+        return (self.full_name or self.email).split(" ")[0]
+
+    @property
+    def organization(self):
+        membership = getattr(self, "membership", None)
+        return membership.organization if membership else None
+
+
+class Organization(models.Model):
+    """The tenant: nothing crosses organizations."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            base = slugify(self.name)[:50] or "org"
+            slug, n = base, 1
+            while Organization.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+                n += 1
+                slug = f"{base}-{n}"
+            self.slug = slug
+        super().save(*args, **kwargs)
+
+
+class OrgModel(models.Model):
+    """Base of every tenant row: organization, timestamps, the visibility gate."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return organization_wide_q(scope, action)
+
+    def _check_same_organization(self, **related):
+        """Errors for related rows that belong to another organization (named by field)."""
+        errors = {}
+        for field, obj in related.items():
+            if obj is not None and self.organization_id and obj.organization_id != self.organization_id:
+                errors[field] = "Choose one from your organization."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Team(OrgModel):
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="team_name_unique_per_org",
+                violation_error_message="A team with this name already exists in your organization.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+@pghistory.track()
+class Membership(OrgModel):
+    """A user's place in exactly one organization: role and team."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="membership")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.CHOICES, default=Role.REP)
+
+    class Meta:
+        ordering = ["organization", "user__email"]
+        indexes = [models.Index(fields=["organization", "team"])]
+
+    def __str__(self):
+        return f"{self.user} — {self.get_role_display()} at {self.organization}"
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(team=self.team)
+
+
+TAG_COLOURS = [
+    ("gray", "Gray"), ("red", "Red"), ("orange", "Orange"), ("amber", "Amber"), ("yellow", "Yellow"),
+    ("lime", "Lime"), ("green", "Green"), ("teal", "Teal"), ("cyan", "Cyan"), ("blue", "Blue"),
+    ("indigo", "Indigo"), ("violet", "Violet"), ("purple", "Purple"), ("pink", "Pink"),
+]
+
+
+@pghistory.track()
+class Tag(OrgModel):
+    name = models.CharField(max_length=80)
+    colour = models.CharField(max_length=16, choices=TAG_COLOURS, default="gray")
+    description = models.CharField(max_length=500, blank=True)
+    # Cached number of contacts carrying the tag; kept by services and recounted by a task.
+    usage_count = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="tag_name_unique_per_org",
+                violation_error_message="A tag with this name already exists in your organization.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CustomFieldDefinition(OrgModel):
+    class Model(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        COMPANY = "company", "Company"
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        TEXTAREA = "textarea", "Long text"
+        NUMBER = "number", "Number"
+        CURRENCY = "currency", "Currency"
+        DATE = "date", "Date"
+        DATETIME = "datetime", "Date and time"
+        BOOLEAN = "boolean", "Yes/no"
+        SELECT = "select", "Single choice"
+        MULTISELECT = "multiselect", "Multiple choice"
+        URL = "url", "URL"
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+
+    model = models.CharField(max_length=16, choices=Model.choices)
+    key = models.CharField(
+        max_length=60,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", "Use lowercase letters, digits and underscores, "
+                                   "starting with a letter.")],
+        help_text="Stored name of the field, e.g. insurance_provider.",
+    )
+    label = models.CharField(max_length=120)
+    field_type = models.CharField(max_length=16, choices=Type.choices)
+    required = models.BooleanField(default=False)
+    options = ArrayField(models.CharField(max_length=120), default=list, blank=True,
+                         help_text="Choices for single and multiple choice fields.")
+    help_text = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["model", "position", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "model", "key"], name="custom_field_key_unique_per_org",
+                violation_error_message="A custom field with this key already exists for this model.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.get_model_display()})"
+
+    def clean(self):
+        super().clean()
+        choice_types = {self.Type.SELECT, self.Type.MULTISELECT}
+        if self.field_type in choice_types and not self.options:
+            raise ValidationError({"options": "Choice fields need at least one option."})
+        if self.field_type not in choice_types and self.options:
+            raise ValidationError({"options": "Only single and multiple choice fields take options."})
+        if len(set(self.options)) != len(self.options):
+            raise ValidationError({"options": "Options must be unique."})

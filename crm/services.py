@@ -1,0 +1,77 @@
+"""Domain operations of the core: organizations, members, tags."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from crm.models import Membership, Organization, Tag, Team, User
+from crm.permissions import Role
+
+BACK_OFFICE_GROUP = "Back office"
+BACK_OFFICE_APPS = ("crm", "contacts", "companies", "activities", "messaging")
+
+
+def back_office_group() -> Group:
+    """Django-admin permissions for staff who are not superusers. What they see is
+    still limited to their own organization by the admin classes."""
+    group, _ = Group.objects.get_or_create(name=BACK_OFFICE_GROUP)
+    perms = Permission.objects.filter(content_type__app_label__in=BACK_OFFICE_APPS).exclude(
+        content_type__model__in=["organization", "user", "contactuserobjectpermission"]
+    )
+    group.permissions.set(perms)
+    return group
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@transaction.atomic
+def create_organization(name: str, *, admin_email: str, admin_password: str | None = None,
+                        superuser: bool = False, admin_name: str = "") -> tuple[Organization, User, str]:
+    """A new organization with its first org admin (staff for the Django admin).
+    Returns (organization, admin, password)."""
+    password = admin_password or generate_password()
+    email = User.objects.normalize_email(admin_email)
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValueError(f"A user with the email {email} already exists.")
+    organization = Organization.objects.create(name=name.strip())
+    if superuser:
+        admin = User.objects.create_superuser(email, password, full_name=admin_name)
+    else:
+        admin = User.objects.create_user(email, password, full_name=admin_name, is_staff=True)
+    admin.groups.add(back_office_group())
+    Membership.objects.create(user=admin, organization=organization, role=Role.ADMIN)
+    return organization, admin, password
+
+
+@transaction.atomic
+def add_member(organization: Organization, *, email: str, password: str | None = None, role: str = Role.REP,
+               team: Team | None = None, full_name: str = "", is_staff: bool = False) -> User:
+    user = User.objects.create_user(email, password, full_name=full_name, is_staff=is_staff)
+    membership = Membership(user=user, organization=organization, team=team, role=role)
+    membership.full_clean()
+    membership.save()
+    if is_staff:
+        user.groups.add(back_office_group())
+    return user
+
+
+def recount_tag_usage(organization_id: int) -> int:
+    from contacts.models import ContactTag
+
+    counts = (
+        ContactTag.objects.filter(tag_id=OuterRef("pk"), contact__deleted_at__isnull=True)
+        .order_by().values("tag_id").annotate(n=Count("*")).values("n")
+    )
+    return (
+        Tag.objects.filter(organization_id=organization_id)
+        .annotate(actual=Coalesce(Subquery(counts), 0))
+        .exclude(usage_count=Coalesce(Subquery(counts), 0))
+        .update(usage_count=Coalesce(Subquery(counts), 0))
+    )

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from crm import services
+
+
+@shared_task
+def recount_tag_usage(organization_id: int) -> int:
+    """Recompute every tag's usage count in one organization; returns how many changed."""
+    return services.recount_tag_usage(organization_id)
+
+
+@shared_task
+def recount_all_tag_usage() -> None:
+    """Beat: queue one recount per organization."""
+    from crm.models import Organization
+
+    for organization_id in Organization.objects.values_list("pk", flat=True):
+        recount_tag_usage.delay(organization_id)

@@ -1,0 +1,33 @@
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from activities.models import Activity
+from companies.models import Company
+from contacts.models import Contact
+from crm.permissions import Scope
+
+
+@login_required
+def home(request):
+    scope = Scope.of(request.user)
+    membership = getattr(request.user, "membership", None) if scope else None
+    stats = None
+    recent = []
+    if scope is not None:
+        contacts = Contact.objects.visible_to(request.user)
+        stats = {
+            "contacts": contacts.count(),
+            "companies": Company.objects.visible_to(request.user).count(),
+            "open_tasks": Activity.objects.visible_to(request.user)
+            .filter(type=Activity.Type.TASK, completed_at__isnull=True, assigned_to=request.user).count(),
+        }
+        recent = list(contacts.select_related("owner").order_by("-created_at", "-id")[:8])
+    return render(request, "crm/home.html", {"membership": membership, "stats": stats, "recent_contacts": recent})
+
+
+def healthz(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
