@@ -83,13 +83,15 @@ class Company(OrgModel, Address):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
 
+    constraint_error_fields = {"duplicate_domain": "domain"}
+
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "domain"], condition=~Q(domain=""), name="company_domain_unique_per_org",
-                violation_error_message="A company with this domain already exists in your organization.",
+                violation_error_code="duplicate_domain", violation_error_message="A company with this domain already exists in your organization.",
             ),
             models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="company_not_own_parent"),
         ]
@@ -111,9 +113,13 @@ class Company(OrgModel, Address):
             return Q(owner_id=scope.user_id)
         return None
 
+    def clean_fields(self, exclude=None):
+        self.domain = normalize_domain(self.domain)
+        self.name = (self.name or "").strip()
+        super().clean_fields(exclude)
+
     def clean(self):
         super().clean()
-        self.domain = normalize_domain(self.domain)
         if self.organization_id:
             self._check_same_organization(parent=self.parent)
             self.custom_fields = clean_custom_fields(self.organization_id, "company", self.custom_fields)

@@ -158,6 +158,7 @@ class Contact(OrgModel, Address):
 
     objects = LiveContactManager()
     all_objects = ContactQuerySet.as_manager()
+    constraint_error_fields = {"duplicate_email": "email"}
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -165,7 +166,7 @@ class Contact(OrgModel, Address):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "email"], condition=Q(deleted_at__isnull=True) & ~Q(email=""),
-                name="contact_email_unique_per_org",
+                name="contact_email_unique_per_org", violation_error_code="duplicate_email",
                 violation_error_message="A contact with this email already exists in your organization.",
             ),
             models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="contact_score_0_100"),
@@ -194,10 +195,15 @@ class Contact(OrgModel, Address):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    def clean_fields(self, exclude=None):
+        # Normalize before the field validators see the values.
+        self.email = normalize_email(self.email)
+        for name in ("first_name", "middle_name", "last_name"):
+            setattr(self, name, (getattr(self, name) or "").strip())
+        super().clean_fields(exclude)
+
     def clean(self):
         super().clean()
-        self.email = normalize_email(self.email)
-        self.first_name = (self.first_name or "").strip()
         if not self.first_name:
             raise ValidationError({"first_name": "A contact needs at least a first name."})
         if self.organization_id:

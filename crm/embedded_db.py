@@ -122,14 +122,20 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "stop":
         stop(pgdata)
     elif command == "uri":
-        print(f"postgresql://postgres@/{DATABASE_NAME}?host={ensure_server(pgdata)}")
+        from urllib.parse import quote
+
+        print(f"postgresql://postgres@{quote(ensure_server(pgdata), safe='')}/{DATABASE_NAME}")
     elif command == "serve":
-        socket_dir = ensure_server(pgdata)
-        print(f"embedded PostgreSQL ready (socket {socket_dir})", flush=True)
+        external = bool(os.environ.get("DATABASE_URL"))
+        if external:
+            print("DATABASE_URL is set: using that server, not the embedded one", flush=True)
+        else:
+            print(f"embedded PostgreSQL ready (socket {ensure_server(pgdata)})", flush=True)
 
         def _stop(*_):
-            stop(pgdata)
-            print("embedded PostgreSQL stopped", flush=True)
+            if not external:
+                stop(pgdata)
+                print("embedded PostgreSQL stopped", flush=True)
             sys.exit(0)
 
         signal.signal(signal.SIGTERM, _stop)

@@ -122,9 +122,24 @@ class OrgModel(models.Model):
     class Meta:
         abstract = True
 
+    # Constraint violation code -> the field the error is reported on (Django reports
+    # conditional unique constraints as non-field errors otherwise).
+    constraint_error_fields: dict[str, str] = {}
+
     @classmethod
     def visibility_q(cls, scope, action):
         return organization_wide_q(scope, action)
+
+    def validate_constraints(self, exclude=None):
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as exc:
+            errors: dict[str, list] = {}
+            for field, field_errors in exc.error_dict.items():
+                for error in field_errors:
+                    target = self.constraint_error_fields.get(error.code, field) if field == "__all__" else field
+                    errors.setdefault(target, []).append(error)
+            raise ValidationError(errors) from None
 
     def _check_same_organization(self, **related):
         """Errors for related rows that belong to another organization (named by field)."""

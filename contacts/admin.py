@@ -1,0 +1,140 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from contacts.models import (
+    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
+)
+from crm.admin_base import OrgAdmin
+from crm.resources import resource_for
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("deleted", "Deleted (in trash)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "active":
+            return queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
+class ContactTagInline(admin.TabularInline):
+    model = ContactTag
+    extra = 0
+    autocomplete_fields = ["tag"]
+    exclude = ["organization"]
+
+
+class ContactCompanyInline(admin.TabularInline):
+    model = ContactCompany
+    fk_name = "contact"
+    extra = 0
+    autocomplete_fields = ["company"]
+    exclude = ["organization"]
+
+
+
+@admin.register(Contact)
+class ContactAdmin(OrgAdmin):
+    resource_classes = [resource_for(Contact, exclude=["embedding", "tags", "companies", "display_name"])]
+    list_display = ["display_name", "email", "phone", "lifecycle_stage", "owner", "team", "created_at", "deleted_at"]
+    list_select_related = ["owner", "team", "organization"]
+    list_filter = [DeletedFilter, "lifecycle_stage", "source", "team", "sms_consent", "email_consent"]
+    search_fields = ["first_name", "last_name", "email", "phone", "mobile"]
+    autocomplete_fields = ["owner", "team"]
+    readonly_fields = ["display_name", "email_consent", "sms_consent", "call_consent", "last_activity_at",
+                       "last_contacted_at", "created_by", "created_at", "updated_at", "deleted_at"]
+    inlines = [ContactTagInline, ContactCompanyInline]
+    actions = ["soft_delete", "restore"]
+
+    def get_queryset(self, request):
+        # The admin shows the trash too (filter "status"); pages and API hide it.
+        qs = Contact.all_objects.get_queryset()
+        from crm.admin_base import organization_id_for
+
+        org_id = organization_id_for(request)
+        return qs if org_id is None else qs.filter(organization_id=org_id)
+
+    @admin.action(description="Move selected contacts to the trash", permissions=["delete"])
+    def soft_delete(self, request, queryset):
+        n = queryset.filter(deleted_at__isnull=True).update(deleted_at=timezone.now(), updated_at=timezone.now())
+        self.message_user(request, f"Moved {n} contact(s) to the trash.")
+
+    @admin.action(description="Restore selected contacts from the trash", permissions=["change"])
+    def restore(self, request, queryset):
+        restored, failed = 0, []
+        for contact in queryset.filter(deleted_at__isnull=False):
+            try:
+                contact.restore()
+                restored += 1
+            except Exception as exc:  # noqa: BLE001 - reported to the user per row
+                failed.append(f"{contact}: {exc}")
+        self.message_user(request, f"Restored {restored} contact(s).")
+        for message in failed:
+            self.message_user(request, message, level="error")
+
+
+@admin.register(ContactTag)
+class ContactTagAdmin(OrgAdmin):
+    resource_classes = [resource_for(ContactTag)]
+    list_display = ["contact", "tag", "created_at"]
+    list_select_related = ["contact", "tag"]
+    list_filter = ["tag"]
+    search_fields = ["contact__display_name", "tag__name"]
+    autocomplete_fields = ["contact", "tag"]
+
+
+@admin.register(ContactCompany)
+class ContactCompanyAdmin(OrgAdmin):
+    resource_classes = [resource_for(ContactCompany)]
+    list_display = ["contact", "company", "role", "decision_role", "is_primary"]
+    list_select_related = ["contact", "company"]
+    list_filter = ["decision_role", "is_primary"]
+    search_fields = ["contact__display_name", "company__name", "role"]
+    autocomplete_fields = ["contact", "company"]
+
+
+@admin.register(ContactRelationship)
+class ContactRelationshipAdmin(OrgAdmin):
+    resource_classes = [resource_for(ContactRelationship)]
+    list_display = ["from_contact", "type", "to_contact", "note"]
+    list_select_related = ["from_contact", "to_contact"]
+    list_filter = ["type"]
+    search_fields = ["from_contact__display_name", "to_contact__display_name"]
+    autocomplete_fields = ["from_contact", "to_contact"]
+
+
+@admin.register(ContactUserLink)
+class ContactUserLinkAdmin(OrgAdmin):
+    resource_classes = [resource_for(ContactUserLink)]
+    list_display = ["contact", "user", "role"]
+    list_select_related = ["contact", "user"]
+    list_filter = ["role"]
+    search_fields = ["contact__display_name", "user__email"]
+    autocomplete_fields = ["contact", "user"]
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(OrgAdmin):
+    """Read-only ledger: consent changes are recorded through the contact, never edited."""
+
+    resource_classes = [resource_for(ConsentEvent)]
+    list_display = ["contact", "channel", "status", "source", "occurred_at", "actor"]
+    list_select_related = ["contact", "actor"]
+    list_filter = ["channel", "status", "source"]
+    search_fields = ["contact__display_name", "contact__email"]
+    autocomplete_fields = ["contact"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_import_permission(self, request):
+        return False

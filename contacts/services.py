@@ -1,0 +1,134 @@
+"""Contact operations shared by pages, API, admin, imports and tasks."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from contacts.models import ConsentEvent, Contact, ContactTag
+from crm.models import Tag
+
+# Fields a caller may set through create/update (everything else is derived or managed).
+EDITABLE_FIELDS = {
+    f.name for f in Contact._meta.concrete_fields if f.editable and f.name not in {"id", "organization"}
+}
+
+
+def _apply(contact: Contact, data: dict) -> list[str]:
+    unknown = sorted(set(data) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in unknown})
+    changed = []
+    for name, value in data.items():
+        field = Contact._meta.get_field(name)
+        if field.is_relation:
+            new = value.pk if isinstance(value, models.Model) else value
+            if getattr(contact, field.attname) != new:
+                setattr(contact, field.attname, new)
+                changed.append(name)
+        elif getattr(contact, name) != value:
+            setattr(contact, name, value)
+            changed.append(name)
+    return changed
+
+
+def _save_validated(contact: Contact, **save_kwargs) -> Contact:
+    contact.full_clean()
+    try:
+        with transaction.atomic():
+            contact.save(**save_kwargs)
+    except IntegrityError as exc:
+        # A concurrent insert won the race on a unique constraint.
+        if "contact_email_unique_per_org" in str(exc):
+            raise ValidationError({"email": "A contact with this email already exists in your organization."}) \
+                from None
+        raise
+    return contact
+
+
+@transaction.atomic
+def create_contact(*, organization, data: dict, actor=None, tags=()) -> Contact:
+    """Validate and create a contact; raises ValidationError naming the field at fault."""
+    contact = Contact(organization=organization, created_by=actor)
+    _apply(contact, data)
+    _save_validated(contact)
+    if tags:
+        set_tags(contact, tags)
+    return contact
+
+
+@transaction.atomic
+def update_contact(*, contact: Contact, data: dict, actor=None) -> list[str]:
+    """Validate and save the changed fields; returns their names."""
+    changed = _apply(contact, data)
+    if changed:
+        _save_validated(contact)
+    return changed
+
+
+@transaction.atomic
+def bulk_update_contacts(queryset, values: dict) -> int:
+    """One UPDATE for many contacts (audited per row by the history triggers).
+    `values` are validated against one contact of the set first."""
+    unknown = sorted(set(values) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set in bulk." for name in unknown})
+    for name, value in values.items():
+        field = Contact._meta.get_field(name)
+        try:
+            field.clean(value, None)
+        except ValidationError as exc:
+            raise ValidationError({name: exc.messages}) from None
+    return queryset.update(**values, updated_at=timezone.now())
+
+
+@transaction.atomic
+def soft_delete_contact(contact: Contact) -> None:
+    contact.soft_delete()
+    Tag.objects.filter(contacttag__contact=contact).update(usage_count=F("usage_count") - 1)
+
+
+@transaction.atomic
+def restore_contact(contact: Contact) -> None:
+    """Bring a contact back from the trash; fails (naming `email`) when a live contact took its email."""
+    try:
+        contact.restore()
+    except ValidationError as exc:
+        contact.deleted_at = Contact.all_objects.filter(pk=contact.pk).values_list("deleted_at", flat=True).get()
+        raise exc
+    Tag.objects.filter(contacttag__contact=contact).update(usage_count=F("usage_count") + 1)
+
+
+@transaction.atomic
+def set_tags(contact: Contact, tags) -> None:
+    """Replace the contact's tags with `tags` (Tag objects of its organization)."""
+    tags = list(tags)
+    foreign = [t.name for t in tags if t.organization_id != contact.organization_id]
+    if foreign:
+        raise ValidationError({"tags": "Choose tags from your organization."})
+    wanted = {t.pk for t in tags}
+    current = set(ContactTag.objects.filter(contact=contact).values_list("tag_id", flat=True))
+    removed, added = current - wanted, wanted - current
+    if removed:
+        ContactTag.objects.filter(contact=contact, tag_id__in=removed).delete()
+        Tag.objects.filter(pk__in=removed).update(usage_count=F("usage_count") - 1)
+    if added:
+        ContactTag.objects.bulk_create(
+            [ContactTag(organization_id=contact.organization_id, contact=contact, tag_id=t) for t in added])
+        Tag.objects.filter(pk__in=added).update(usage_count=F("usage_count") + 1)
+
+
+@transaction.atomic
+def record_consent(*, contact: Contact, channel: str, status: str, source: str, actor=None,
+                   ip_address=None, evidence: str = "") -> ConsentEvent:
+    """Append to the consent ledger and update the contact's current status for the channel."""
+    event = ConsentEvent(organization_id=contact.organization_id, contact=contact, channel=channel, status=status,
+                         source=source, actor=actor, ip_address=ip_address, evidence=evidence)
+    event.full_clean()
+    event.save()
+    field = f"{channel}_consent"
+    Contact.all_objects.filter(pk=contact.pk).update(**{field: status})
+    setattr(contact, field, status)
+    return event

@@ -1,0 +1,123 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.http import Http404
+
+from crm.admin_base import OrgAdmin, organization_id_for
+from crm.models import CustomFieldDefinition, Membership, Organization, Tag, Team, User
+from crm.resources import resource_for
+
+
+class MembershipInline(admin.StackedInline):
+    model = Membership
+    fk_name = "user"
+    can_delete = False
+    extra = 0
+    autocomplete_fields = ["team"]
+
+
+class KithUserCreationForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class KithUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Platform staff manage users here; organization members are managed by their org admins."""
+
+    form = KithUserChangeForm
+    add_form = KithUserCreationForm
+    ordering = ["email"]
+    list_display = ["email", "full_name", "organization_name", "role", "is_staff", "is_active"]
+    list_select_related = ["membership__organization"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "membership__role"]
+    search_fields = ["email", "full_name"]
+    inlines = [MembershipInline]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Personal info", {"fields": ("full_name",)}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        org_id = organization_id_for(request)
+        return qs if org_id is None else qs.filter(membership__organization_id=org_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if self.get_object(request, admin.utils.unquote(object_id)) is None:
+            raise Http404("No user with this id.")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="Organization", ordering="membership__organization__name")
+    def organization_name(self, obj):
+        membership = getattr(obj, "membership", None)
+        return membership.organization.name if membership else "—"
+
+    @admin.display(description="Role", ordering="membership__role")
+    def role(self, obj):
+        membership = getattr(obj, "membership", None)
+        return membership.get_role_display() if membership else "—"
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "public_id", "created_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["public_id", "created_at"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        org_id = organization_id_for(request)
+        return qs if org_id is None else qs.filter(pk=org_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if self.get_object(request, admin.utils.unquote(object_id)) is None:
+            raise Http404("No organization with this id.")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Team)
+class TeamAdmin(OrgAdmin):
+    resource_classes = [resource_for(Team)]
+    list_display = ["name", "organization", "created_at"]
+    list_select_related = ["organization"]
+    search_fields = ["name"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrgAdmin):
+    resource_classes = [resource_for(Membership)]
+    list_display = ["user", "organization", "team", "role"]
+    list_select_related = ["user", "organization", "team"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__email", "user__full_name"]
+    autocomplete_fields = ["user", "team"]
+
+
+@admin.register(Tag)
+class TagAdmin(OrgAdmin):
+    resource_classes = [resource_for(Tag)]
+    list_display = ["name", "colour", "usage_count", "organization"]
+    list_select_related = ["organization"]
+    list_filter = ["colour"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["usage_count"]
+
+
+@admin.register(CustomFieldDefinition)
+class CustomFieldDefinitionAdmin(OrgAdmin):
+    resource_classes = [resource_for(CustomFieldDefinition)]
+    list_display = ["label", "key", "model", "field_type", "required", "position", "organization"]
+    list_select_related = ["organization"]
+    list_filter = ["model", "field_type", "required"]
+    search_fields = ["label", "key"]

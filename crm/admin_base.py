@@ -1,0 +1,157 @@
+"""Base admin for tenant models: staff who are not superusers see and edit only
+their own organization; objects outside it answer 404; history shows the audit trail."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+from django.template.response import TemplateResponse
+from import_export.admin import ImportExportModelAdmin
+
+from crm.audit import history_for
+from crm.permissions import Scope
+
+
+def organization_id_for(request):
+    """None for platform staff (superusers without a membership): they see all organizations."""
+    scope = Scope.of(request.user)
+    if scope is None:
+        return None if request.user.is_superuser else -1
+    return scope.organization_id if not request.user.is_superuser else None
+
+
+class OrgAdmin(ImportExportModelAdmin):
+    list_per_page = 50
+    show_full_result_count = False  # no COUNT(*) over a million rows on every page
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        org_id = organization_id_for(request)
+        if org_id is None:
+            return qs
+        return qs.filter(organization_id=org_id)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if organization_id_for(request) is not None:
+            exclude.append("organization")
+        return exclude
+
+    def get_list_filter(self, request):
+        filters = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and "__" not in item and self.model._meta.get_field(item).is_relation:
+                item = (item, OrgRelatedFilter)
+            filters.append(item)
+        if organization_id_for(request) is None:
+            filters.insert(0, "organization")
+        return filters
+
+    def save_formset(self, request, form, formset, change):
+        """Inline rows take their organization from the parent object."""
+        for obj in formset.save(commit=False):
+            if getattr(obj, "organization_id", False) is None:
+                obj.organization_id = form.instance.organization_id
+            obj.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        org_id = organization_id_for(request)
+        if org_id is not None and field is not None and hasattr(field, "queryset"):
+            field.queryset = scope_related(field.queryset, org_id)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        org_id = organization_id_for(request)
+        if org_id is not None and field is not None and hasattr(field, "queryset"):
+            field.queryset = scope_related(field.queryset, org_id)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        org_id = organization_id_for(request)
+        if org_id is not None and not change:
+            obj.organization_id = org_id
+        if not change and hasattr(obj, "created_by_id") and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        org_id = organization_id_for(request)
+        if org_id is None:
+            return form
+
+        # The organization is not a form field for org staff; set it before validation
+        # so model.clean() can check custom fields and same-organization links.
+        class ScopedForm(form):
+            def _post_clean(self):
+                if self.instance.organization_id is None:
+                    self.instance.organization_id = org_id
+                super()._post_clean()
+
+        ScopedForm.__name__ = form.__name__
+        return ScopedForm
+
+    # Objects of another organization do not exist for this user: 404, never a redirect.
+    def _object_or_404(self, request, object_id):
+        if object_id is not None and self.get_object(request, admin.utils.unquote(object_id)) is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        if not self.has_view_or_change_permission(request, obj):
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        events = list(history_for(obj)[:200]) if hasattr(self.model, "pgh_event_models") else []
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change history: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.opts,
+            "events": events,
+            "tracked": hasattr(self.model, "pgh_event_models"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/kith_history.html", context)
+
+    # Import/export work inside the organization of the signed-in staff member.
+    def get_resource_kwargs(self, request, *args, **kwargs):
+        kwargs = super().get_resource_kwargs(request, *args, **kwargs)
+        kwargs["organization_id"] = organization_id_for(request)
+        return kwargs
+
+
+class OrgRelatedFilter(admin.RelatedFieldListFilter):
+    """Related-object filter whose choices come from the staff member's organization only."""
+
+    def field_choices(self, field, request, model_admin):
+        org_id = organization_id_for(request)
+        if org_id is None:
+            return super().field_choices(field, request, model_admin)
+        related = scope_related(field.related_model._default_manager.all(), org_id)
+        return [(obj.pk, str(obj)) for obj in related[:200]]
+
+
+def scope_related(queryset, org_id):
+    model = queryset.model
+    if model._meta.label == "crm.User":
+        return queryset.filter(membership__organization_id=org_id)
+    if model._meta.label == "crm.Organization":
+        return queryset.filter(pk=org_id)
+    if any(f.name == "organization" for f in model._meta.fields):
+        return queryset.filter(organization_id=org_id)
+    return queryset
