@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.http import Http404
 
-from crm.admin_base import OrgAdmin, organization_id_for
+from crm.admin_base import NotFoundOutsideScopeMixin, OrgAdmin, organization_id_for
 from crm.models import CustomFieldDefinition, Membership, Organization, Tag, Team, User
 from crm.resources import resource_for
 
@@ -29,7 +28,7 @@ class KithUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
     """Platform staff manage users here; organization members are managed by their org admins."""
 
     form = KithUserChangeForm
@@ -53,11 +52,6 @@ class UserAdmin(DjangoUserAdmin):
         org_id = organization_id_for(request)
         return qs if org_id is None else qs.filter(membership__organization_id=org_id)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if self.get_object(request, admin.utils.unquote(object_id)) is None:
-            raise Http404("No user with this id.")
-        return super().change_view(request, object_id, form_url, extra_context)
-
     @admin.display(description="Organization", ordering="membership__organization__name")
     def organization_name(self, obj):
         membership = getattr(obj, "membership", None)
@@ -70,7 +64,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "public_id", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["public_id", "created_at"]
@@ -79,11 +73,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         qs = super().get_queryset(request)
         org_id = organization_id_for(request)
         return qs if org_id is None else qs.filter(pk=org_id)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if self.get_object(request, admin.utils.unquote(object_id)) is None:
-            raise Http404("No organization with this id.")
-        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Team)

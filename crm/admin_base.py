@@ -20,7 +20,30 @@ def organization_id_for(request):
     return scope.organization_id if not request.user.is_superuser else None
 
 
-class OrgAdmin(ImportExportModelAdmin):
+class NotFoundOutsideScopeMixin:
+    """Objects outside the admin's queryset (another organization's) answer 404,
+    not Django's redirect with a "does not exist" message."""
+
+    def _object_or_404(self, request, object_id):
+        obj = self.get_object(request, admin.utils.unquote(object_id)) if object_id is not None else None
+        if object_id is not None and obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
+class OrgAdmin(NotFoundOutsideScopeMixin, ImportExportModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # no COUNT(*) over a million rows on every page
 
@@ -96,23 +119,9 @@ class OrgAdmin(ImportExportModelAdmin):
         ScopedForm.__name__ = form.__name__
         return ScopedForm
 
-    # Objects of another organization do not exist for this user: 404, never a redirect.
-    def _object_or_404(self, request, object_id):
-        if object_id is not None and self.get_object(request, admin.utils.unquote(object_id)) is None:
-            raise Http404(f"No {self.opts.verbose_name} with this id.")
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._object_or_404(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        self._object_or_404(request, object_id)
-        return super().delete_view(request, object_id, extra_context)
-
     def history_view(self, request, object_id, extra_context=None):
-        obj = self.get_object(request, admin.utils.unquote(object_id))
-        if obj is None:
-            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        """The audit trail (old → new per field) instead of Django's admin log."""
+        obj = self._object_or_404(request, object_id)
         if not self.has_view_or_change_permission(request, obj):
             raise Http404(f"No {self.opts.verbose_name} with this id.")
         events = list(history_for(obj)[:200]) if hasattr(self.model, "pgh_event_models") else []

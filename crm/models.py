@@ -131,6 +131,12 @@ class OrgModel(models.Model):
         return organization_wide_q(scope, action)
 
     def validate_constraints(self, exclude=None):
+        # Forms leave out the organization and non-editable fields (deleted_at …), but
+        # their values on the instance are set by our code, so the per-organization and
+        # conditional unique constraints must still be checked with them.
+        if exclude:
+            exclude = set(exclude) - {"organization"} - {
+                f.name for f in self._meta.concrete_fields if not f.editable}
         try:
             super().validate_constraints(exclude)
         except ValidationError as exc:
