@@ -1,0 +1,137 @@
+"""Celery end to end: a real worker process, a real broker (Redis at 127.0.0.1:6379
+when reachable, which CI guarantees; otherwise kombu's filesystem transport, the
+broker `make run` uses), the real test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from contacts.models import Contact, ContactTag
+from crm.celery import app as celery_app
+from crm.models import Tag
+from crm.tasks import recount_tag_usage
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "", safe="")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"], safe="")
+    host = quote(s["HOST"] or "", safe="")
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgresql://{auth}@{host}{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if redis_reachable():
+        return {"url": f"redis://{REDIS_HOST}:{REDIS_PORT}/15", "transport_options": {}}
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must run the Celery test against Redis at 127.0.0.1:6379; .ci/run starts it.")
+    folders = {k: tmp_path / k for k in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    return {"url": "filesystem://", "transport_options": {
+        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"])}}
+
+
+@pytest.fixture
+def worker(broker, tmp_path):
+    queue = f"kith-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker["url"],
+           "CELERY_TASK_DEFAULT_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "crm.settings"}
+    if broker["url"] == "filesystem://":
+        # The worker reads the same folders through settings' default filesystem broker.
+        env.pop("CELERY_BROKER_URL")
+        env["KITH_VAR_DIR"] = str(tmp_path / "var")
+        Path(env["KITH_VAR_DIR"]).mkdir()
+        base = Path(env["KITH_VAR_DIR"]) / "celery"
+        base.mkdir()
+        for name, key in (("queue", "data_folder_in"), ("processed", "processed_folder"),
+                          ("control", "control_folder")):
+            (base / name).symlink_to(broker["transport_options"][key])
+        env["SECRET_KEY"] = "test-only-secret-key-for-the-worker-process-0123456789"
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queue, "--pool", "solo",
+         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        env=env, cwd=Path(__file__).resolve().parents[2], stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    yield {"queue": queue, "log": log, "process": process, **broker}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(predicate, timeout, worker):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if worker["process"].poll() is not None:
+            break
+        time.sleep(0.25)
+    pytest.fail(f"condition not met in {timeout}s; worker log:\n{worker['log'].read_text()[-4000:]}")
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_task_runs_in_a_real_worker(world, worker):
+    vip = Tag.objects.create(organization=world.org, name="VIP")
+    cold = Tag.objects.create(organization=world.org, name="Cold", usage_count=7)
+    for i in range(3):
+        contact = Contact.objects.create(organization=world.org, first_name=f"C{i}")
+        ContactTag.objects.create(organization=world.org, contact=contact, tag=vip)
+    assert Tag.objects.get(pk=vip.pk).usage_count == 0
+
+    with celery_app.connection_for_write(worker["url"], transport_options=worker["transport_options"]) as conn:
+        result = recount_tag_usage.apply_async(args=[world.org.pk], connection=conn, queue=worker["queue"])
+
+    from django_celery_results.models import TaskResult
+
+    wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="SUCCESS").exists(), 90, worker)
+    assert Tag.objects.get(pk=vip.pk).usage_count == 3
+    assert Tag.objects.get(pk=cold.pk).usage_count == 0
+    task_result = TaskResult.objects.get(task_id=result.id)
+    assert task_result.result == "2"  # both tags changed
+    assert task_result.task_name == "crm.tasks.recount_tag_usage"
+    # The task ran inside an audit context naming it.
+    from pghistory.models import Events
+
+    event = Events.objects.filter(pgh_obj_model="crm.Tag", pgh_obj_id=str(vip.pk), pgh_label="update").first()
+    assert event is not None and event.pgh_context["task"] == "crm.tasks.recount_tag_usage"
+
+
+def test_tasks_default_to_late_ack_and_backoff_retries():
+    from django.db import OperationalError
+
+    assert recount_tag_usage.acks_late is True
+    assert recount_tag_usage.reject_on_worker_lost is True
+    assert recount_tag_usage.retry_backoff is True and recount_tag_usage.retry_jitter is True
+    assert OperationalError in recount_tag_usage.autoretry_for
+    assert celery_app.conf.task_acks_late is True
+    assert "recount-tag-usage" in celery_app.conf.beat_schedule
