@@ -89,11 +89,13 @@ def contact_visibility_q(scope: Scope, action: str, path: str = "") -> Q | None:
     """
     from contacts.models import ContactUserObjectPermission
 
+    p = path
+    # Rows hanging off a contact in the trash are hidden with it.
+    alive = Q(**{f"{p}deleted_at__isnull": True}) if p else Q()
     if scope.is_admin:
-        return Q()
+        return alive
     if action != VIEW and not scope.can_write:
         return None
-    p = path
 
     def shared(codenames):
         grants = ContactUserObjectPermission.objects.filter(
@@ -114,8 +116,8 @@ def contact_visibility_q(scope: Scope, action: str, path: str = "") -> Q | None:
     team = Q(**{f"{p}team_id__in": scope.team_ids}) if scope.team_ids else Q(pk__in=[])
     if scope.role == Role.MANAGER:
         unassigned = Q(**{f"{p}owner_id__isnull": True, f"{p}team_id__isnull": True})
-        return team | own | unassigned | shared_q
+        return alive & (team | own | unassigned | shared_q)
     if scope.role == Role.REP:
-        return own | shared_q
+        return alive & (own | shared_q)
     # viewer (only reaches here for VIEW)
-    return team | shared_q
+    return alive & (team | shared_q)

@@ -186,16 +186,19 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Hashed, compressed static files once `collectstatic` has written its manifest (make run
+# does); before that (a bare runserver, tests) plain storage, and whitenoise serves
+# files straight from the finders outside production.
+_manifest_ready = (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if _manifest_ready or PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-# Tests render templates without a collectstatic manifest.
-WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # Shared store for caches, throttles and locks: Redis when REDIS_URL is set,
 # otherwise the database cache (never per-process memory).

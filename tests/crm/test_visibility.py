@@ -161,3 +161,16 @@ def test_reference_data_is_organization_wide_and_admin_managed(world):
 def test_unknown_action_is_an_error(world):
     with pytest.raises(ValueError):
         Contact.objects.visible_to(world.admin, "publish")
+
+
+def test_rows_of_a_contact_in_the_trash_are_hidden(world, book):
+    note = Activity.objects.create(organization=world.org, contact=book["alice_own"], type="note")
+    tag = Tag.objects.create(organization=world.org, name="VIP")
+    ContactTag.objects.create(organization=world.org, contact=book["alice_own"], tag=tag)
+    for who in ("admin", "alice", "manager_a"):
+        assert list(Activity.objects.visible_to(fresh(getattr(world, who)))) == [note]
+    book["alice_own"].soft_delete()
+    for who in ("admin", "alice", "manager_a"):
+        user = fresh(getattr(world, who))
+        assert not Activity.objects.visible_to(user).exists(), who
+        assert not ContactTag.objects.visible_to(user).exists(), who
