@@ -22,7 +22,7 @@ migrate: install
 	$(BIN)/python manage.py createcachetable
 
 run: migrate
-	$(BIN)/python manage.py collectstatic --noinput -v0
+	KITH_COLLECTSTATIC=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py ensure_admin
 	@echo "Kith is starting on http://127.0.0.1:8000 (Ctrl-C stops web, worker, beat and the database)"
 	$(BIN)/honcho start -f Procfile

@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> None:
 
         def _stop(*_):
             if not external:
+                # honcho signals every process at once: give web and workers a moment
+                # to close their connections before the server goes away.
+                import time
+
+                time.sleep(2)
                 stop(pgdata)
                 print("embedded PostgreSQL stopped", flush=True)
             sys.exit(0)

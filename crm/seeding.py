@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Callable
 DEFAULT_PASSWORD = "kith-demo-pass"
 DEFAULT_SEED = 42
 DEFAULT_BATCH = 50_000
+DEFAULT_JOBS = 2  # organizations loaded in parallel, one database connection each
 EMAIL_DOMAIN = "kith.test"
 YEARS = 3
 
@@ -555,21 +557,29 @@ def create_org(rng: Random, number: int, n_contacts: int, password: str) -> OrgP
 
 
 class _Progress:
+    """Rows done / total and rates, shared by the loader threads."""
+
     def __init__(self, out, total_contacts: int):
         self.out = out
         self.total = total_contacts
         self.contacts = 0
         self.rows = 0
         self.start = time.monotonic()
+        self.lock = threading.Lock()
 
-    def report(self, label: str):
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        rate = self.contacts / elapsed
-        eta = (self.total - self.contacts) / rate if rate else 0
-        pct = 100.0 * self.contacts / self.total if self.total else 100.0
-        self.out(f"{label}: contacts {self.contacts:,}/{self.total:,} ({pct:.1f}%) · {rate:,.0f} contacts/s · "
-                 f"{self.rows:,} rows, {self.rows / elapsed:,.0f} rows/s · {elapsed:,.1f}s elapsed, "
-                 f"eta {eta:,.0f}s")
+    def add(self, label: str, contacts: int = 0, rows: int = 0, report: bool = True):
+        with self.lock:
+            self.contacts += contacts
+            self.rows += rows
+            if not report:
+                return
+            elapsed = max(time.monotonic() - self.start, 1e-6)
+            rate = self.contacts / elapsed
+            eta = (self.total - self.contacts) / rate if rate else 0
+            pct = 100.0 * self.contacts / self.total if self.total else 100.0
+            self.out(f"{label}: contacts {self.contacts:,}/{self.total:,} ({pct:.1f}%) · {rate:,.0f} contacts/s · "
+                     f"{self.rows:,} rows, {self.rows / elapsed:,.0f} rows/s · {elapsed:,.1f}s elapsed, "
+                     f"eta {eta:,.0f}s")
 
 
 class Loader:
@@ -616,6 +626,7 @@ class Loader:
         missing = {c[3] for c in CITIES} - valid_tz
         if missing:
             raise AssertionError(f"time zones not in TIMEZONE_CHOICES: {missing}")
+        self.seconds: dict[str, float] = {}  # wall time per table (generation + COPY)
         self.counts = {"companies": 0, "contacts": 0, "contact_tags": 0, "contact_companies": 0,
                        "relationships": 0, "activities": 0}
 
@@ -638,9 +649,9 @@ class Loader:
         cur.execute("SELECT set_config('pgtrigger.ignore', %s, true), set_config('synchronous_commit', 'off', true)",
                     [self.ignore])
 
-    @staticmethod
-    def _copy(cur, table: CopyTable, lines, chunk: int = 5000) -> int:
+    def _copy(self, cur, table: CopyTable, lines, chunk: int = 5000) -> int:
         n = 0
+        started = time.monotonic()
         with cur.copy(table.sql) as cp:
             if isinstance(lines, list):
                 for i in range(0, len(lines), chunk):
@@ -657,7 +668,11 @@ class Loader:
                 if buf:
                     cp.write("".join(buf))
                     n += len(buf)
+        self._add_seconds(table.table, started)
         return n
+
+    def _add_seconds(self, name: str, since: float):
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - since
 
     # -- generators
 
@@ -781,7 +796,8 @@ class Loader:
                     )
 
             self.counts["companies"] += self._copy(cur, self.company_t, rows())
-        self.progress.rows += n
+            committing = time.monotonic()
+        self._add_seconds("commit (deferred FK checks)", committing)
         return companies
 
     # -- contacts and their rows
@@ -795,7 +811,8 @@ class Loader:
         pick_owner = _picker(rng, plan.owners, plan.owner_weights)
         companies = self.load_companies(rng, plan, round(n / 20) if n >= 20 else (1 if n else 0), cities,
                                         pick_city, pick_owner)
-        self.progress.report(f"org {org_index}/{org_total} {plan.organization.name}: {len(companies):,} companies")
+        self.progress.add(f"org {org_index}/{org_total} {plan.organization.name}: {len(companies):,} companies",
+                          rows=len(companies))
         if n == 0:
             return
         # Company popularity: a heavy tail (a few big accounts with hundreds of contacts).
@@ -836,10 +853,11 @@ class Loader:
                 self.counts["contact_companies"] += self._copy(cur, self.link_t, link_rows)
                 self.counts["relationships"] += self._copy(cur, self.rel_t, rel_rows)
                 self.counts["activities"] += self._copy(cur, self.activity_t, activity_rows)
+                committing = time.monotonic()
+            self._add_seconds("commit (deferred FK checks)", committing)
             done += size
-            self.progress.contacts += size
-            self.progress.rows += size + len(tag_rows) + len(link_rows) + len(rel_rows) + len(activity_rows)
-            self.progress.report(f"org {org_index}/{org_total}")
+            self.progress.add(f"org {org_index}/{org_total}", contacts=size,
+                              rows=size + len(tag_rows) + len(link_rows) + len(rel_rows) + len(activity_rows))
 
     def _contact_rows(self, rng, plan, ids, offset, n, span, cities, pick_city, pick_owner, companies,
                       pick_company, pick_tag, pick_tag_count, pick_source, pick_stage, pick_channels, pick_time,
@@ -1051,9 +1069,17 @@ LOADED_TABLES = [
 
 
 def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int = DEFAULT_BATCH,
-              password: str = DEFAULT_PASSWORD, analyze: bool = True, vacuum: bool = False,
-              out: Callable[[str], None] = print) -> dict:
-    """Create `orgs` demo organizations sharing `contacts` contacts evenly. Returns row counts."""
+              password: str = DEFAULT_PASSWORD, jobs: int = DEFAULT_JOBS, analyze: bool = True,
+              vacuum: bool = False, out: Callable[[str], None] = print) -> dict:
+    """Create `orgs` demo organizations sharing `contacts` contacts evenly. Returns row counts.
+
+    Organizations are loaded by up to `jobs` threads, each with its own connection: the
+    server's index, constraint and foreign-key work (most of the time) then runs on several
+    cores while Python generates rows. Each organization has its own seeded generator, so the
+    data does not depend on `jobs`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import pgtrigger
     from django.db import connection
 
@@ -1080,10 +1106,34 @@ def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int 
 
     # 2. Bulk rows through COPY.
     progress = _Progress(out, contacts)
-    loader = Loader(now=time.time(), batch=batch, ignore_pgids=pgids, progress=progress)
-    for k, plan in enumerate(plans, start=1):
+    now = time.time()
+
+    def load(k: int, plan: OrgPlan) -> Loader:
+        loader = Loader(now=now, batch=batch, ignore_pgids=pgids, progress=progress)
         loader.load_org(Random(f"{seed}:data:{k - 1}"), plan, k, len(plans))
+        return loader
+
+    def load_in_thread(k: int, plan: OrgPlan) -> Loader:
+        try:
+            return load(k, plan)
+        finally:
+            connection.close()  # this thread's own connection
+
+    workers = max(1, min(jobs, len(plans)))
+    if workers == 1:
+        loaders = [load(k, plan) for k, plan in enumerate(plans, start=1)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seed") as pool:
+            futures = [pool.submit(load_in_thread, k, plan) for k, plan in enumerate(plans, start=1)]
+            loaders = [f.result() for f in futures]
     load_seconds = time.monotonic() - progress.start
+    table_counts: dict[str, int] = {}
+    table_seconds: dict[str, float] = {}
+    for loader in loaders:
+        for name, value in loader.counts.items():
+            table_counts[name] = table_counts.get(name, 0) + value
+        for name, value in loader.seconds.items():
+            table_seconds[name] = table_seconds.get(name, 0.0) + value
 
     # 3. Cached tag counts, planner statistics.
     with pgtrigger.ignore(*uris):
@@ -1098,11 +1148,13 @@ def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int 
     analyze_seconds = time.monotonic() - t
 
     total = time.monotonic() - started
-    counts = dict(loader.counts, organizations=len(plans), users=sum(len(p.user_emails) for p in plans))
-    rows = sum(loader.counts.values())
-    out(f"done: {rows:,} rows in {total:.1f}s (bulk load {load_seconds:.1f}s, "
+    counts = dict(table_counts, organizations=len(plans), users=sum(len(p.user_emails) for p in plans))
+    rows = sum(table_counts.values())
+    out(f"done: {rows:,} rows in {total:.1f}s (bulk load {load_seconds:.1f}s with {workers} worker(s), "
         f"{'vacuum+analyze' if vacuum else 'analyze'} {analyze_seconds:.1f}s)")
     out("  " + ", ".join(f"{name} {value:,}" for name, value in counts.items()))
+    out("  COPY time per table, summed over workers (contacts include generating them; foreign keys are "
+        "checked at commit): " + ", ".join(f"{table} {seconds:.1f}s" for table, seconds in table_seconds.items()))
     for plan in plans:
         out(f"  {plan.organization.name}: admin {plan.user_emails[0]}, e.g. {plan.user_emails[2]}, "
             f"{plan.user_emails[-1]}")

@@ -187,9 +187,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Hashed, compressed static files once `collectstatic` has written its manifest (make run
-# does); before that (a bare runserver, tests) plain storage, and whitenoise serves
-# files straight from the finders outside production.
-_manifest_ready = (STATIC_ROOT / "staticfiles.json").exists()
+# does, with KITH_COLLECTSTATIC=1); before that (a bare runserver, tests) plain storage,
+# and whitenoise serves files straight from the finders outside production.
+_manifest_ready = (STATIC_ROOT / "staticfiles.json").exists() or env_bool("KITH_COLLECTSTATIC")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

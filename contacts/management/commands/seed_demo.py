@@ -16,17 +16,20 @@ class Command(BaseCommand):
                             help=f"Random seed (default {seeding.DEFAULT_SEED}).")
         parser.add_argument("--batch", type=int, default=seeding.DEFAULT_BATCH,
                             help=f"Contacts per COPY transaction (default {seeding.DEFAULT_BATCH:,}).")
+        parser.add_argument("--jobs", type=int, default=seeding.DEFAULT_JOBS,
+                            help=f"Organizations loaded in parallel, one connection each "
+                                 f"(default {seeding.DEFAULT_JOBS}).")
         parser.add_argument("--password", default=seeding.DEFAULT_PASSWORD,
                             help=f"Password of every demo user (default {seeding.DEFAULT_PASSWORD!r}).")
         parser.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) the tables instead of ANALYZE.")
 
     def handle(self, *args, **options):
-        if options["contacts"] < 0 or options["orgs"] < 1 or options["batch"] < 1:
-            raise CommandError("--contacts must be >= 0, --orgs and --batch >= 1")
+        if options["contacts"] < 0 or min(options["orgs"], options["batch"], options["jobs"]) < 1:
+            raise CommandError("--contacts must be >= 0; --orgs, --batch and --jobs >= 1")
 
         def out(line):
             self.stdout.write(line)
             self.stdout.flush()
 
         seeding.seed_demo(contacts=options["contacts"], orgs=options["orgs"], seed=options["seed"],
-                          batch=options["batch"], password=options["password"], vacuum=options["vacuum"], out=out)
+                          batch=options["batch"], jobs=options["jobs"], password=options["password"], vacuum=options["vacuum"], out=out)
