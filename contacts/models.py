@@ -234,6 +234,16 @@ class Contact(OrgModel, Address):
         self.save(update_fields=["deleted_at", "updated_at"])
 
 
+class BelongsToContact:
+    """Rows that hang off a contact are visible and writable together with it."""
+
+    contact_path = "contact__"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, cls.contact_path)
+
+
 class ContactUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian grants (e.g. view_contact, change_contact) to share one contact with a user."""
 
@@ -244,7 +254,7 @@ class ContactUserObjectPermission(UserObjectPermissionBase):
 
 
 @pghistory.track()
-class ContactTag(OrgModel):
+class ContactTag(BelongsToContact, OrgModel):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
 
@@ -254,10 +264,6 @@ class ContactTag(OrgModel):
 
     def __str__(self):
         return f"{self.contact} · {self.tag}"
-
-    @classmethod
-    def visibility_q(cls, scope, action):
-        return contact_visibility_q(scope, action, "contact__")
 
     def clean(self):
         super().clean()
@@ -276,7 +282,7 @@ class DecisionRole(models.TextChoices):
 
 
 @pghistory.track()
-class ContactCompany(OrgModel):
+class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="company_links")
@@ -299,10 +305,6 @@ class ContactCompany(OrgModel):
     def __str__(self):
         return f"{self.contact} @ {self.company}"
 
-    @classmethod
-    def visibility_q(cls, scope, action):
-        return contact_visibility_q(scope, action, "contact__")
-
     def clean(self):
         super().clean()
         self._check_same_organization(contact=self.contact, company=self.company)
@@ -322,8 +324,10 @@ class RelationshipType(models.TextChoices):
 
 
 @pghistory.track()
-class ContactRelationship(OrgModel):
+class ContactRelationship(BelongsToContact, OrgModel):
     """Typed, directional: `from_contact` <type> `to_contact` (e.g. Ann reports to Bob)."""
+
+    contact_path = "from_contact__"
 
     from_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_out")
     to_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_in")
@@ -342,10 +346,6 @@ class ContactRelationship(OrgModel):
     def __str__(self):
         return f"{self.from_contact} {self.get_type_display().lower()} {self.to_contact}"
 
-    @classmethod
-    def visibility_q(cls, scope, action):
-        return contact_visibility_q(scope, action, "from_contact__")
-
     def clean(self):
         super().clean()
         if self.from_contact_id and self.from_contact_id == self.to_contact_id:
@@ -353,7 +353,7 @@ class ContactRelationship(OrgModel):
         self._check_same_organization(from_contact=self.from_contact, to_contact=self.to_contact)
 
 
-class ContactUserLink(OrgModel):
+class ContactUserLink(BelongsToContact, OrgModel):
     """An internal user's role for a contact (account manager, support rep, executive sponsor …)."""
 
     class Role(models.TextChoices):
@@ -376,10 +376,6 @@ class ContactUserLink(OrgModel):
     def __str__(self):
         return f"{self.user} — {self.get_role_display()} for {self.contact}"
 
-    @classmethod
-    def visibility_q(cls, scope, action):
-        return contact_visibility_q(scope, action, "contact__")
-
     def clean(self):
         super().clean()
         self._check_same_organization(contact=self.contact)
@@ -394,7 +390,7 @@ class ContactUserLink(OrgModel):
     # The ledger is append-only: history of consent is evidence, never rewritten.
     pgtrigger.Protect(name="consent_ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
 )
-class ConsentEvent(OrgModel):
+class ConsentEvent(BelongsToContact, OrgModel):
     """One change of a contact's consent on one channel, with its evidence."""
 
     class Source(models.TextChoices):
@@ -422,10 +418,6 @@ class ConsentEvent(OrgModel):
 
     def __str__(self):
         return f"{self.contact}: {self.channel} {self.status}"
-
-    @classmethod
-    def visibility_q(cls, scope, action):
-        return contact_visibility_q(scope, action, "contact__")
 
     def clean(self):
         super().clean()
