@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone as dt_timezone
 from random import Random
+from types import SimpleNamespace
 from typing import Callable
 
 DEFAULT_PASSWORD = "kith-demo-pass"
@@ -269,24 +270,33 @@ CITIES = (
          ("de", ["04"]), "de"),
         ("FR", "Paris", "Île-de-France", "Europe/Paris", [("+331", 8)], [(f"+336{d}", 7) for d in "0124578"],
          ("num", "750", 2), "fr"),
-        ("FR", "Lyon", "Auvergne-Rhône-Alpes", "Europe/Paris", [], [(f"+336{d}", 7) for d in "0124578"],
+        ("FR", "Lyon", "Auvergne-Rhône-Alpes", "Europe/Paris", [("+3347", 7)],
+         [(f"+336{d}", 7) for d in "0124578"],
          ("num", "690", 2), "fr"),
         ("NL", "Amsterdam", "Noord-Holland", "Europe/Amsterdam", [("+3120", 7)],
          [(f"+316{d}", 7) for d in "1234568"], ("nl", "10"), "other"),
         ("ES", "Madrid", "Comunidad de Madrid", "Europe/Madrid", [("+3491", 7)], [("+346", 8)],
          ("num", "280", 2), "other"),
-        ("ES", "Barcelona", "Cataluña", "Europe/Madrid", [], [("+346", 8)], ("num", "080", 2), "other"),
+        ("ES", "Barcelona", "Cataluña", "Europe/Madrid", [("+3493", 7)], [("+346", 8)], ("num", "080", 2),
+         "other"),
         ("IE", "Dublin", "Leinster", "Europe/Dublin", [("+3531", 7)], [("+35387", 7)], ("ie", "D0"), "other"),
         ("AU", "Sydney", "NSW", "Australia/Sydney", [("+6129", 7)], [(f"+614{d}", 7) for d in "01236"],
          ("num", "20", 2), "other"),
-        ("CH", "Zürich", "Zürich", "Europe/Zurich", [], [], ("num", "80", 2), "other"),
-        ("SE", "Stockholm", "Stockholms län", "Europe/Stockholm", [], [], ("num", "111 ", 2), "other"),
-        ("PL", "Warszawa", "mazowieckie", "Europe/Warsaw", [], [], ("num", "00-", 3), "other"),
-        ("JP", "Tokyo", "Tōkyō-to", "Asia/Tokyo", [], [], ("num", "100-00", 2), "other"),
-        ("BR", "São Paulo", "SP", "America/Sao_Paulo", [], [], ("num", "01310-", 3), "other"),
-        ("IN", "Bengaluru", "Karnataka", "Asia/Kolkata", [], [], ("num", "5600", 2), "other"),
-        ("MX", "Ciudad de México", "CDMX", "America/Mexico_City", [], [], ("num", "06", 3), "other"),
-        ("SG", "Singapore", "", "Asia/Singapore", [], [], ("num", "0", 5), "other"),
+        ("CH", "Zürich", "Zürich", "Europe/Zurich", [("+4144", 7), ("+4143", 7)], [("+41791", 6), ("+41787", 6)],
+         ("num", "80", 2), "other"),
+        ("SE", "Stockholm", "Stockholms län", "Europe/Stockholm", [("+468", 7)], [("+4670", 7), ("+4672", 7)],
+         ("num", "111 ", 2), "other"),
+        ("PL", "Warszawa", "mazowieckie", "Europe/Warsaw", [("+4822", 7)], [("+4850", 7), ("+4860", 7)],
+         ("num", "00-", 3), "other"),
+        ("JP", "Tokyo", "Tōkyō-to", "Asia/Tokyo", [], [("+8180", 8)], ("num", "100-00", 2), "other"),
+        ("BR", "São Paulo", "SP", "America/Sao_Paulo", [(f"+5511{d}", 7) for d in "2345"], [("+55119", 8)],
+         ("num", "01310-", 3), "other"),
+        ("IN", "Bengaluru", "Karnataka", "Asia/Kolkata", [("+9180", 8)], [("+9198", 8), ("+9199", 8)],
+         ("num", "5600", 2), "other"),
+        ("MX", "Ciudad de México", "CDMX", "America/Mexico_City", [("+5255", 8)], [("+5255", 8)],
+         ("num", "06", 3), "other"),
+        ("SG", "Singapore", "", "Asia/Singapore", [("+6562", 6), ("+6563", 6)], [("+6591", 6), ("+6581", 6)],
+         ("num", "0", 5), "other"),
     ]
 )
 COUNTRY_WEIGHTS = {"US": 62, "GB": 10, "DE": 9, "CA": 4, "FR": 3, "NL": 2, "ES": 2, "IE": 1.5, "AU": 1.5,
@@ -710,7 +720,8 @@ class Loader:
         if kind == "de":
             return f"{rng.choice(spec[1])}{rng.randint(0, 999):03d}"
         if kind == "nl":
-            return f"{spec[1]}{rng.randint(10, 99)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
+            letters = "ABCDEGHJKLMNPRSTVWXZ"
+            return f"{spec[1]}{rng.randint(10, 99)} {rng.choice(letters)}{rng.choice(letters)}"
         if kind == "ie":
             return f"{spec[1]}{rng.randint(1, 8)} {rng.choice('ACDEFHKNPRTVWXY')}{rng.randint(100, 999)}"
         digits = spec[2]
@@ -727,8 +738,8 @@ class Loader:
             return f"{rng.randint(1, 120)} {rng.choice(FR_STREETS)}"
         return f"{rng.choice(OTHER_STREETS)} {rng.randint(1, 300)}"
 
-    def _cities(self, rng: Random):
-        """Per city: a dict with its address/phone generators; and a weighted city picker."""
+    def _city_picker(self, rng: Random):
+        """A weighted picker of cities (dicts with their address and phone generators)."""
         by_country: dict[str, list] = {}
         for c in CITIES:
             by_country.setdefault(c[0], []).append(c)
@@ -740,11 +751,11 @@ class Loader:
                     "phone": self._phone_fn(rng, phone), "mobile": self._phone_fn(rng, mobile),
                 })
                 weights.append(COUNTRY_WEIGHTS[country] / len(rows))
-        return cities, _picker(rng, cities, weights)
+        return _picker(rng, cities, weights)
 
     # -- companies
 
-    def load_companies(self, rng: Random, plan: OrgPlan, n: int, cities, pick_city, pick_owner) -> list[dict]:
+    def load_companies(self, rng: Random, plan: OrgPlan, n: int, pick_city, pick_owner) -> list[dict]:
         from django.db import transaction
 
         companies: list[dict] = []
@@ -754,8 +765,7 @@ class Loader:
         pick_size = _picker(rng, SIZE_BANDS, [s[1] for s in SIZE_BANDS])
         suffix = self.company_t.suffix
         span = self.now - self.start
-        with transaction.atomic():
-            cur = self._raw().cursor()
+        with transaction.atomic(), self._raw().cursor() as cur:
             self._begin(cur)
             ids = self._reserve_ids(cur, self.company_t.table, n)
 
@@ -807,64 +817,67 @@ class Loader:
 
         n = plan.n_contacts
         org_id, admin_id = plan.organization.pk, plan.admin.pk
-        cities, pick_city = self._cities(rng)
+        pick_city = self._city_picker(rng)
         pick_owner = _picker(rng, plan.owners, plan.owner_weights)
-        companies = self.load_companies(rng, plan, round(n / 20) if n >= 20 else (1 if n else 0), cities,
-                                        pick_city, pick_owner)
+        companies = self.load_companies(rng, plan, round(n / 20) if n >= 20 else (1 if n else 0), pick_city,
+                                        pick_owner)
         self.progress.add(f"org {org_index}/{org_total} {plan.organization.name}: {len(companies):,} companies",
                           rows=len(companies))
         if n == 0:
             return
-        # Company popularity: a heavy tail (a few big accounts with hundreds of contacts).
-        pick_company = _picker(rng, range(len(companies)), [rng.paretovariate(1.3) for _ in companies])
-        tag_ids = plan.tag_ids
-        pick_tag = _picker(rng, tag_ids, [1.0 / (i + 1) ** 0.8 for i in range(len(tag_ids))])
-        pick_tag_count = _picker(rng, [0, 1, 2, 3], [30, 35, 25, 10])
-        pick_source = _picker(rng, [s for s, _ in SOURCES], [w for _, w in SOURCES])
-        pick_stage = _picker(rng, STAGES, [s[1] for s in STAGES])
-        pick_channels = _picker(rng, [c for c, _ in CHANNEL_SETS], [w for _, w in CHANNEL_SETS])
-        pick_time = _picker(rng, [c for c, _ in CONTACT_TIMES], [w for _, w in CONTACT_TIMES])
-        pick_opt_ins = _picker(rng, [c for c, _ in OPT_IN_SETS], [w for _, w in OPT_IN_SETS])
-        pick_activity = _picker(rng, ACTIVITY_TYPES, [a[1] for a in ACTIVITY_TYPES])
-        pick_activity_count = _picker(rng, [c for c, _ in ACTIVITY_COUNT_WEIGHTS],
-                                      [w for _, w in ACTIVITY_COUNT_WEIGHTS])
-        first_slug = {name: ascii_slug(name, "-") for name in FIRST_NAMES}
-        last_slug = {name: ascii_slug(name, "-") for name in LAST_NAMES}
-        all_ids: list[int] = []              # contacts of this organization so far
-        by_company: dict[int, list[int]] = {}  # company index -> its contacts so far
-
-        span = self.now - self.start
+        st = SimpleNamespace(
+            rng=rng, plan=plan, n=n, span=self.now - self.start, org_id=org_id, admin_id=admin_id,
+            pick_city=pick_city, pick_owner=pick_owner, companies=companies,
+            # Company popularity: a capped heavy tail (a few big accounts with a few hundred contacts
+            # at 100k contacts per organization; the median company has about ten).
+            pick_company=_picker(rng, range(len(companies)), [min(rng.paretovariate(1.2), 60.0) for _ in companies]),
+            pick_tag=_picker(rng, plan.tag_ids, [1.0 / (i + 1) ** 0.8 for i in range(len(plan.tag_ids))]),
+            pick_tag_count=_picker(rng, [0, 1, 2, 3], [30, 35, 25, 10]),
+            pick_source=_picker(rng, [s for s, _ in SOURCES], [w for _, w in SOURCES]),
+            pick_stage=_picker(rng, STAGES, [s[1] for s in STAGES]),
+            pick_channels=_picker(rng, [c for c, _ in CHANNEL_SETS], [w for _, w in CHANNEL_SETS]),
+            pick_time=_picker(rng, [c for c, _ in CONTACT_TIMES], [w for _, w in CONTACT_TIMES]),
+            pick_opt_ins=_picker(rng, [c for c, _ in OPT_IN_SETS], [w for _, w in OPT_IN_SETS]),
+            pick_activity=_picker(rng, ACTIVITY_TYPES, [a[1] for a in ACTIVITY_TYPES]),
+            pick_activity_count=_picker(rng, [c for c, _ in ACTIVITY_COUNT_WEIGHTS],
+                                        [w for _, w in ACTIVITY_COUNT_WEIGHTS]),
+            first_slug={name: ascii_slug(name, "-") for name in FIRST_NAMES},
+            last_slug={name: ascii_slug(name, "-") for name in LAST_NAMES},
+            all_ids=[],       # contacts of this organization so far
+            by_company={},    # company id -> its first contacts
+        )
         done = 0
         while done < n:
             size = min(self.batch, n - done)
-            with transaction.atomic():
-                cur = self._raw().cursor()
+            with transaction.atomic(), self._raw().cursor() as cur:
                 self._begin(cur)
                 ids = self._reserve_ids(cur, self.contact_t.table, size)
-                tag_rows, link_rows, rel_rows, activity_rows = [], [], [], []
-                contact_rows = self._contact_rows(
-                    rng, plan, ids, done, n, span, cities, pick_city, pick_owner, companies, pick_company,
-                    pick_tag, pick_tag_count, pick_source, pick_stage, pick_channels, pick_time, pick_opt_ins,
-                    pick_activity, pick_activity_count, first_slug, last_slug, all_ids, by_company,
-                    tag_rows, link_rows, rel_rows, activity_rows, org_id, admin_id,
-                )
+                rows = SimpleNamespace(tags=[], links=[], relationships=[], activities=[])
+                contact_rows = self._contact_rows(st, ids, done, rows)
                 self.counts["contacts"] += self._copy(cur, self.contact_t, contact_rows, chunk=2000)
-                self.counts["contact_tags"] += self._copy(cur, self.tag_t, tag_rows)
-                self.counts["contact_companies"] += self._copy(cur, self.link_t, link_rows)
-                self.counts["relationships"] += self._copy(cur, self.rel_t, rel_rows)
-                self.counts["activities"] += self._copy(cur, self.activity_t, activity_rows)
+                self.counts["contact_tags"] += self._copy(cur, self.tag_t, rows.tags)
+                self.counts["contact_companies"] += self._copy(cur, self.link_t, rows.links)
+                self.counts["relationships"] += self._copy(cur, self.rel_t, rows.relationships)
+                self.counts["activities"] += self._copy(cur, self.activity_t, rows.activities)
                 committing = time.monotonic()
             self._add_seconds("commit (deferred FK checks)", committing)
             done += size
             self.progress.add(f"org {org_index}/{org_total}", contacts=size,
-                              rows=size + len(tag_rows) + len(link_rows) + len(rel_rows) + len(activity_rows))
+                              rows=size + sum(len(v) for v in vars(rows).values()))
 
-    def _contact_rows(self, rng, plan, ids, offset, n, span, cities, pick_city, pick_owner, companies,
-                      pick_company, pick_tag, pick_tag_count, pick_source, pick_stage, pick_channels, pick_time,
-                      pick_opt_ins, pick_activity, pick_activity_count, first_slug, last_slug, all_ids, by_company,
-                      tag_rows, link_rows, rel_rows, activity_rows, org_id, admin_id):
+    def _contact_rows(self, st, ids: list[int], offset: int, rows):
+        """COPY lines of the contacts with these ids (the offset-th contact onwards of the
+        organization); their tags, company links, relationships and activities go to rows."""
         from contacts.models import build_display_name
 
+        rng, plan, n, span, org_id, admin_id = st.rng, st.plan, st.n, st.span, st.org_id, st.admin_id
+        pick_city, pick_owner, companies, pick_company = st.pick_city, st.pick_owner, st.companies, st.pick_company
+        pick_tag, pick_tag_count = st.pick_tag, st.pick_tag_count
+        pick_source, pick_stage = st.pick_source, st.pick_stage
+        pick_channels, pick_time, pick_opt_ins = st.pick_channels, st.pick_time, st.pick_opt_ins
+        pick_activity, pick_activity_count = st.pick_activity, st.pick_activity_count
+        first_slug, last_slug, all_ids, by_company = st.first_slug, st.last_slug, st.all_ids, st.by_company
+        tag_rows, link_rows, rel_rows, activity_rows = rows.tags, rows.links, rows.relationships, rows.activities
         r = rng.random
         randint, choice, randrange = rng.randint, rng.choice, rng.randrange
         now, start = self.now, self.start
@@ -915,8 +928,8 @@ class Loader:
                 domain = company["domain"] if company is not None and r() < 0.75 else choice(PERSONAL_DOMAINS)
                 email = f"{fs}.{ls}.{i + 1}@{domain}" if ls else f"{fs}.{i + 1}@{domain}"
             phone_fn, mobile_fn = city["phone"], city["mobile"]
-            phone = phone_fn() if phone_fn is not None and r() < 0.96 else ""
-            mobile = mobile_fn() if mobile_fn is not None and r() < 0.95 else ""
+            phone = phone_fn() if phone_fn is not None and r() < 0.91 else ""
+            mobile = mobile_fn() if mobile_fn is not None and r() < 0.90 else ""
 
             # -- work
             if r() < 0.92:
@@ -978,7 +991,8 @@ class Loader:
                     else:
                         status = "planned"
                 elif a_type in ("sms_sent", "sms_received"):
-                    body = "Thanks, talk soon!" if a_type == "sms_received" else f"Hi {first}, are you free for a quick call?"
+                    body = ("Thanks, talk soon!" if a_type == "sms_received"
+                            else f"Hi {first}, are you free for a quick call?")
                 activity_company = company["id"] if company is not None and r() < 0.3 else NULL
                 occ = ts(occurred)
                 activity_rows.append(
@@ -1081,7 +1095,7 @@ def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int 
     from concurrent.futures import ThreadPoolExecutor
 
     import pgtrigger
-    from django.db import connection
+    from django.db import connection, transaction
 
     from crm.models import Organization
     from crm.services import recount_tag_usage
@@ -1099,7 +1113,8 @@ def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int 
         for k in range(orgs):
             number = _free_org_number(number)
             rng = Random(f"{seed}:org:{k}")
-            plans.append(create_org(rng, number, base + (1 if k < extra else 0), password))
+            with transaction.atomic():
+                plans.append(create_org(rng, number, base + (1 if k < extra else 0), password))
             number += 1
     out(f"created {orgs} organization(s) with {sum(len(p.user_emails) for p in plans)} users "
         f"in {time.monotonic() - started:.1f}s")

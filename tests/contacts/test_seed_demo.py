@@ -161,14 +161,18 @@ def test_seed_demo_creates_valid_unaudited_data():
 
 
 def test_seed_demo_twice_and_reproducible():
-    seed(contacts=40, orgs=1, seed=7)
-    seed(contacts=40, orgs=1, seed=7)
+    seed(contacts=40, orgs=1, seed=7, batch=7)  # several COPY batches
+    seed(contacts=40, orgs=1, seed=7)  # runs again on the same database: a new organization
     orgs = list(Organization.objects.order_by("pk"))
     assert len(orgs) == 2
     assert orgs[0].name != orgs[1].name
     assert User.objects.filter(email="admin@org2.kith.test").exists()
-    # Same seed, same data (apart from ids and the organization).
-    fields = ["first_name", "last_name", "email", "phone", "score", "custom_fields"]
-    first, second = (list(Contact.all_objects.filter(organization=org).order_by("id").values_list(*fields))
+    # Same seed, same data whatever the batch size (apart from ids and the organization).
+    fields = ["first_name", "last_name", "email", "phone", "score", "custom_fields", "tags__name",
+              "company_links__company__domain"]
+    first, second = (list(Contact.all_objects.filter(organization=org)
+                          .order_by("id", "tags__name", "company_links__company__domain").values_list(*fields))
                      for org in orgs)
     assert first == second
+    assert Activity.objects.filter(organization=orgs[0]).count() == Activity.objects.filter(
+        organization=orgs[1]).count()

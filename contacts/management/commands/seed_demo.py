@@ -32,4 +32,5 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         seeding.seed_demo(contacts=options["contacts"], orgs=options["orgs"], seed=options["seed"],
-                          batch=options["batch"], jobs=options["jobs"], password=options["password"], vacuum=options["vacuum"], out=out)
+                          batch=options["batch"], jobs=options["jobs"], password=options["password"],
+                          vacuum=options["vacuum"], out=out)
