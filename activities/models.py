@@ -45,10 +45,11 @@ class Activity(OrgModel):
         Type.EMAIL_SENT, Type.EMAIL_RECEIVED, Type.CALL, Type.MEETING_HELD, Type.SMS_SENT, Type.SMS_RECEIVED,
     }
 
+    # Indexed by the timeline indexes below.
     contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="activities")
+                                related_name="activities", db_index=False)
     company = models.ForeignKey("companies.Company", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="activities")
+                                related_name="activities", db_index=False)
     type = models.CharField(max_length=24, choices=Type.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INTERNAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)

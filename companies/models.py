@@ -16,7 +16,16 @@ from crm.custom_fields import clean_custom_fields
 from crm.models import OrgModel
 from crm.permissions import CHANGE, DELETE, VIEW
 
-TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz or tz == "UTC")
+def validate_timezone(value: str) -> None:
+    """An IANA time zone name such as Europe/Berlin (checked against the tz database,
+    not stored as choices, so migrations do not depend on the machine's tz data)."""
+    if not value:
+        return
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a time zone; use a name such as America/New_York.",
+                              code="invalid_timezone") from None
 
 domain_validator = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
@@ -68,7 +77,7 @@ class Company(OrgModel, Address):
                                          validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, blank=True, validators=[
         RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. USD.")])
-    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     founded_year = models.PositiveSmallIntegerField(null=True, blank=True,
                                                     validators=[MinValueValidator(1600), MaxValueValidator(2100)])
     logo = models.FileField(upload_to="logos/%Y/%m/", blank=True)

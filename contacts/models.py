@@ -11,12 +11,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 from pgvector.django import VectorField
 from phonenumber_field.modelfields import PhoneNumberField
 
-from companies.models import TIMEZONE_CHOICES, Address
+from companies.models import Address, validate_timezone
 from crm.custom_fields import clean_custom_fields
 from crm.models import OrgModel, Tag
 from crm.permissions import contact_visibility_q
@@ -128,7 +129,7 @@ class Contact(OrgModel, Address):
     description = models.TextField(blank=True)
 
     # Communication preferences
-    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     preferred_channels = ArrayField(models.CharField(max_length=8, choices=Channel.choices), default=list,
                                     blank=True, help_text="Channels in order of preference.")
     preferred_contact_time = models.CharField(max_length=16, choices=ContactTime.choices, default=ContactTime.ANY)
@@ -170,6 +171,9 @@ class Contact(OrgModel, Address):
                 violation_error_message="A contact with this email already exists in your organization.",
             ),
             models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="contact_score_0_100"),
+            # Stored normalized, so the unique index above is case-insensitive in effect
+            # and serves equality lookups directly.
+            models.CheckConstraint(condition=Q(email=Lower(Trim("email"))), name="contact_email_normalized"),
         ]
         indexes = [
             # Keyset pagination, newest first, per organization.
@@ -255,8 +259,9 @@ class ContactUserObjectPermission(UserObjectPermissionBase):
 
 @pghistory.track()
 class ContactTag(BelongsToContact, OrgModel):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    # Indexed by the (contact, tag) constraint and the (tag, contact) index.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
@@ -285,8 +290,10 @@ class DecisionRole(models.TextChoices):
 class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="company_links")
-    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="contact_links")
+    # Indexed by the (contact, company) constraint and the (company, contact) index.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="company_links", db_index=False)
+    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="contact_links",
+                                db_index=False)
     role = models.CharField(max_length=150, blank=True, help_text="Job role at this company.")
     decision_role = models.CharField(max_length=32, choices=DecisionRole.choices, blank=True)
     is_primary = models.BooleanField(default=False)
@@ -329,8 +336,11 @@ class ContactRelationship(BelongsToContact, OrgModel):
 
     contact_path = "from_contact__"
 
-    from_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_out")
-    to_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_in")
+    # Indexed by the (from, to, type) constraint and the (to, type) index.
+    from_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_out",
+                                     db_index=False)
+    to_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_in",
+                                   db_index=False)
     type = models.CharField(max_length=32, choices=RelationshipType.choices)
     note = models.CharField(max_length=255, blank=True)
 
@@ -363,7 +373,7 @@ class ContactUserLink(BelongsToContact, OrgModel):
         SALES_ENGINEER = "sales_engineer", "Sales engineer"
         OTHER = "other", "Other"
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="user_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="user_links", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_links")
     role = models.CharField(max_length=32, choices=Role.choices)
 
@@ -402,7 +412,7 @@ class ConsentEvent(BelongsToContact, OrgModel):
         EMAIL_LINK = "email_link", "Email unsubscribe link"
         PHONE = "phone", "Verbal, on a call"
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     status = models.CharField(max_length=8, choices=ConsentStatus.choices)
     source = models.CharField(max_length=16, choices=Source.choices)

@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
@@ -34,7 +35,8 @@ class UserManager(BaseUserManager):
         return (email or "").strip().lower()
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=(username or "").strip())
+        # Emails are stored normalized (lowercase), so the unique index serves this.
+        return self.get(email=self.normalize_email(username))
 
     def create_user(self, email, password=None, **extra):
         extra.setdefault("is_staff", False)
@@ -64,7 +66,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+        constraints = [models.CheckConstraint(condition=Q(email=Lower("email")), name="user_email_lowercase")]
 
     def clean(self):
         super().clean()
@@ -113,8 +115,10 @@ class Organization(models.Model):
 class OrgModel(models.Model):
     """Base of every tenant row: organization, timestamps, the visibility gate."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Indexed through each model's own composite indexes and constraints that lead
+    # with organization, not through a standalone index per table.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = OrgQuerySet.as_manager()
@@ -183,7 +187,7 @@ class Membership(OrgModel):
     role = models.CharField(max_length=16, choices=Role.CHOICES, default=Role.REP)
 
     class Meta:
-        ordering = ["organization", "user__email"]
+        ordering = ["id"]
         indexes = [models.Index(fields=["organization", "team"])]
 
     def __str__(self):
@@ -201,7 +205,11 @@ TAG_COLOURS = [
 ]
 
 
-@pghistory.track()
+@pghistory.track(
+    pghistory.InsertEvent(), # A usage recount is not an edit of the tag: not audited.
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["usage_count"], exclude_auto=True)),
+    pghistory.DeleteEvent(), exclude=["usage_count"],
+)
 class Tag(OrgModel):
     name = models.CharField(max_length=80)
     colour = models.CharField(max_length=16, choices=TAG_COLOURS, default="gray")

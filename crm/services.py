@@ -69,9 +69,5 @@ def recount_tag_usage(organization_id: int) -> int:
         ContactTag.objects.filter(tag_id=OuterRef("pk"), contact__deleted_at__isnull=True)
         .order_by().values("tag_id").annotate(n=Count("*")).values("n")
     )
-    return (
-        Tag.objects.filter(organization_id=organization_id)
-        .annotate(actual=Coalesce(Subquery(counts), 0))
-        .exclude(usage_count=Coalesce(Subquery(counts), 0))
-        .update(usage_count=Coalesce(Subquery(counts), 0))
-    )
+    actual = Coalesce(Subquery(counts), 0)
+    return Tag.objects.filter(organization_id=organization_id).exclude(usage_count=actual).update(usage_count=actual)

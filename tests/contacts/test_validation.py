@@ -216,3 +216,18 @@ def test_tag_name_unique_per_organization_case_insensitive(world):
         Tag(organization=world.org, name="vip").full_clean()
     assert "already exists" in str(excinfo.value)
     Tag(organization=world.other_org, name="vip").full_clean()
+
+
+def test_invalid_timezone(world):
+    assert_rejected(world, {"first_name": "Ann", "timezone": "Mars/Olympus"}, "timezone", "not a time zone")
+    contact = create_contact(organization=world.org, data={"first_name": "Ann", "timezone": "Europe/Berlin"})
+    assert contact.timezone == "Europe/Berlin"
+
+
+def test_database_keeps_emails_normalized_even_for_bulk_writes(world):
+    from django.db import IntegrityError, transaction
+
+    contact = create_contact(organization=world.org, data={"first_name": "Ann", "email": "ann@example.com"})
+    with pytest.raises(IntegrityError, match="contact_email_normalized"), transaction.atomic():
+        Contact.objects.filter(pk=contact.pk).update(email="Ann@Example.com")
+    assert Contact.objects.get(pk=contact.pk).email == "ann@example.com"
