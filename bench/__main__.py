@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,17 +29,16 @@ def _settings_dict():
     return connection.settings_dict
 
 
-def _url(s, name):
-    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
-    host = quote(s["HOST"] or s.get("OPTIONS", {}).get("host", ""), safe="")
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{name}"
+def database_url(settings_dict, name):
+    from crm.db import database_url as url
+
+    return url(settings_dict, name)
 
 
 def _admin_sql(s, sql):
     import psycopg
 
-    with psycopg.connect(_url(s, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(database_url(s, "postgres"), autocommit=True) as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else []
 
@@ -56,7 +54,7 @@ def main(argv=None):
     bench_db = f"{s['NAME']}_bench"
     _admin_sql(s, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
     _admin_sql(s, f'CREATE DATABASE "{bench_db}"')
-    env = {**os.environ, "DATABASE_URL": _url(s, bench_db)}
+    env = {**os.environ, "DATABASE_URL": database_url(s, bench_db)}
     manage = [sys.executable, str(ROOT / "manage.py")]
     try:
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)

@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -34,14 +33,9 @@ def redis_reachable() -> bool:
 
 
 def database_url() -> str:
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="")
-    if s.get("PASSWORD"):
-        auth += ":" + quote(s["PASSWORD"], safe="")
-    # dj-database-url puts a unix-socket directory given as ?host= into OPTIONS.
-    host = quote(s["HOST"] or s.get("OPTIONS", {}).get("host", ""), safe="")
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{s['NAME']}"
+    from crm.db import database_url as url
+
+    return url(connection.settings_dict)
 
 
 @pytest.fixture
