@@ -122,6 +122,14 @@ class Company(OrgModel, Address):
             return Q(owner_id=scope.user_id)
         return None
 
+    def save(self, *args, **kwargs):
+        renamed = self.pk is not None and not Company.objects.filter(pk=self.pk, name=self.name).exists()
+        super().save(*args, **kwargs)
+        if renamed:
+            from contacts.models import refresh_company_names
+
+            refresh_company_names(company_id=self.pk)
+
     def clean_fields(self, exclude=None):
         self.domain = normalize_domain(self.domain)
         self.name = (self.name or "").strip()

@@ -10,8 +10,9 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower, Trim
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Collate, Lower, Trim
+from django.contrib.postgres.indexes import OpClass
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 from pgvector.django import VectorField
@@ -21,6 +22,7 @@ from companies.models import Address, validate_timezone
 from crm.custom_fields import clean_custom_fields
 from crm.models import OrgModel, Tag
 from crm.permissions import contact_visibility_q
+from crm.search import digits, fold
 from crm.querysets import OrgQuerySet
 
 
@@ -98,7 +100,16 @@ class LiveContactManager(models.Manager.from_queryset(ContactQuerySet)):
         return super().get_queryset().filter(deleted_at__isnull=True)
 
 
-@pghistory.track(exclude=["embedding"])
+# Derived columns are not part of the audit trail (they follow the fields they come from).
+_CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits"]
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=_CONTACT_UNTRACKED, exclude_auto=True)),
+    pghistory.DeleteEvent(),
+    exclude=_CONTACT_UNTRACKED,
+)
 class Contact(OrgModel, Address):
     team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -151,6 +162,14 @@ class Contact(OrgModel, Address):
     ai_insights = models.JSONField(default=dict, blank=True, editable=False)
     embedding = VectorField(dimensions=384, null=True, blank=True, editable=False)
 
+    # Search keys, derived on save (and by bulk loaders with crm.search.fold):
+    # folded "first middle last" and "last first middle" for prefix search in "C" collation,
+    # the primary company's name (shown as "Full Name (Company)"), and phone digits.
+    search_name = models.CharField(max_length=320, editable=False, default="")
+    search_name_rev = models.CharField(max_length=320, editable=False, default="")
+    company_name = models.CharField(max_length=200, editable=False, default="", blank=True)
+    phone_digits = models.CharField(max_length=64, editable=False, default="")
+
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_contacted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -181,11 +200,24 @@ class Contact(OrgModel, Address):
             models.Index(fields=["organization", "owner"], name="contact_org_owner_idx"),
             models.Index(fields=["organization", "team"], name="contact_org_team_idx"),
             models.Index(fields=["organization", "lifecycle_stage"], name="contact_org_stage_idx"),
+            models.Index(fields=["organization", "source"], name="contact_org_source_idx"),
+            models.Index(fields=["organization", "-updated_at", "-id"], name="contact_org_updated_idx"),
+            models.Index(fields=["organization", "-last_activity_at", "-id"], name="contact_org_activity_idx"),
+            models.Index(fields=["organization", "score", "id"], name="contact_org_score_idx"),
+            models.Index(fields=["organization", "email_consent"], name="contact_org_email_consent_idx"),
+            models.Index(fields=["organization", "sms_consent"], name="contact_org_sms_consent_idx"),
+            models.Index(fields=["organization", "call_consent"], name="contact_org_call_consent_idx"),
             models.Index(fields=["organization", "phone"], name="contact_org_phone_idx"),
             models.Index(fields=["organization", "mobile"], name="contact_org_mobile_idx"),
             models.Index(fields=["organization", "deleted_at"], name="contact_org_deleted_idx",
                          condition=Q(deleted_at__isnull=False)),
             GinIndex(fields=["custom_fields"], name="contact_custom_fields_gin", opclasses=["jsonb_path_ops"]),
+            # Search-as-you-type: prefix ranges in "C" collation give index order for free.
+            models.Index(F("organization"), Collate("search_name", "C"), F("id"), name="contact_search_name_idx"),
+            models.Index(F("organization"), Collate("search_name_rev", "C"), F("id"),
+                         name="contact_search_rev_idx"),
+            models.Index(F("organization"), Collate("email", "C"), name="contact_email_prefix_idx"),
+            GinIndex(OpClass("phone_digits", name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
         ]
 
     def __str__(self):
@@ -219,12 +251,27 @@ class Contact(OrgModel, Address):
                     raise ValidationError({"owner": "The owner must be a member of your organization."})
             self.custom_fields = clean_custom_fields(self.organization_id, "contact", self.custom_fields)
 
-    def save(self, *args, **kwargs):
+    DERIVED_FROM = {
+        "display_name": {"first_name", "middle_name", "last_name"},
+        "search_name": {"first_name", "middle_name", "last_name"},
+        "search_name_rev": {"first_name", "middle_name", "last_name"},
+        "phone_digits": {"phone", "mobile"},
+    }
+
+    def derive_fields(self):
         self.email = normalize_email(self.email)
         self.display_name = build_display_name(self.first_name, self.middle_name, self.last_name)
+        self.search_name = fold(self.display_name)
+        self.search_name_rev = fold(build_display_name(self.last_name, self.first_name, self.middle_name))
+        self.phone_digits = " ".join(d for d in (digits(str(self.phone or "")), digits(str(self.mobile or ""))) if d)
+
+    def save(self, *args, **kwargs):
+        self.derive_fields()
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and {"first_name", "middle_name", "last_name"} & set(update_fields):
-            kwargs["update_fields"] = set(update_fields) | {"display_name"}
+        if update_fields is not None:
+            update_fields = set(update_fields)
+            kwargs["update_fields"] = update_fields | {
+                derived for derived, sources in self.DERIVED_FROM.items() if sources & update_fields}
         super().save(*args, **kwargs)
 
     def soft_delete(self):
@@ -312,9 +359,31 @@ class ContactCompany(BelongsToContact, OrgModel):
     def __str__(self):
         return f"{self.contact} @ {self.company}"
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        refresh_company_names(contact_ids=[self.contact_id])
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        refresh_company_names(contact_ids=[self.contact_id])
+        return result
+
     def clean(self):
         super().clean()
         self._check_same_organization(contact=self.contact, company=self.company)
+
+
+def refresh_company_names(*, contact_ids=None, company_id=None) -> int:
+    """Recompute Contact.company_name (primary company first, else the oldest link)
+    for some contacts, or for every contact linked to one company."""
+    name = (ContactCompany.objects.filter(contact_id=models.OuterRef("pk"))
+            .order_by("-is_primary", "id").values("company__name")[:1])
+    contacts = Contact.all_objects.all()
+    if contact_ids is not None:
+        contacts = contacts.filter(pk__in=contact_ids)
+    if company_id is not None:
+        contacts = contacts.filter(pk__in=ContactCompany.objects.filter(company_id=company_id).values("contact_id"))
+    return contacts.update(company_name=Coalesce(models.Subquery(name), models.Value("")))
 
 
 class RelationshipType(models.TextChoices):

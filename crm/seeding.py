@@ -601,7 +601,7 @@ class Loader:
         "linkedin", "twitter", "source", "source_detail", "lifecycle_stage", "score", "industry", "description",
         "timezone", "preferred_channels", "preferred_contact_time", "notification_opt_ins", "custom_fields",
         "last_activity_at", "last_contacted_at", "created_by", "deleted_at", "street", "city", "region",
-        "postal_code", "country",
+        "postal_code", "country", "search_name", "search_name_rev", "company_name", "phone_digits",
     ]
     COMPANY_FIELDS = [
         "organization", "created_at", "updated_at", "name", "domain", "website", "phone", "industry", "size_band",
@@ -867,6 +867,7 @@ class Loader:
         """COPY lines of the contacts with these ids (the offset-th contact onwards of the
         organization); their tags, company links, relationships and activities go to rows."""
         from contacts.models import build_display_name
+        from crm.search import digits, fold
 
         rng, plan, n, span, org_id, admin_id = st.rng, st.plan, st.n, st.span, st.org_id, st.admin_id
         pick_city, pick_owner, companies, pick_company = st.pick_city, st.pick_owner, st.companies, st.pick_company
@@ -1067,7 +1068,10 @@ class Loader:
                 f"{birth}\t{website}\t{linkedin}\t{twitter}\t{source}\t{source_detail}\t{stage}\t{score}\t"
                 f"{industry}\t{description}\t{tz}\t{pick_channels()}\t{pick_time()}\t{pick_opt_ins()}\t{custom}\t"
                 f"{ts(last_activity) if last_activity else NULL}\t{ts(last_contacted) if last_contacted else NULL}\t"
-                f"{created_by}\t{deleted}\t{street}\t{city_name}\t{region}\t{postal}\t{country}{c_suffix}"
+                f"{created_by}\t{deleted}\t{street}\t{city_name}\t{region}\t{postal}\t{country}\t"
+                f"{fold(display)}\t{fold(build_display_name(last, first, middle))}\t"
+                f"{company['name'] if company is not None else ''}\t"
+                f"{' '.join(d for d in (digits(phone), digits(mobile)) if d)}{c_suffix}"
             )
 
 

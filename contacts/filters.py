@@ -1,0 +1,214 @@
+"""One FilterSet per model, shared by the pages and the API."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+
+from companies.models import Company
+from contacts.models import Channel, Contact, ContactCompany, ContactTag, ConsentStatus, LifecycleStage, Source
+from crm.models import CustomFieldDefinition, Tag, Team, User
+from crm.permissions import Scope
+from crm.search import fold
+
+# Sorts offered on lists, each backed by an index that starts with organization.
+CONTACT_ORDERINGS = {
+    "created": ("created_at",),
+    "updated": ("updated_at",),
+    "last_activity": ("last_activity_at",),
+    "name": ("search_name",),
+    "score": ("score",),
+}
+
+
+class OrgScopedFilterSet(filters.FilterSet):
+    """Narrows every related-object choice to the requesting user's organization, so a
+    filter value from another organization is "not a valid choice" (never a leak)."""
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        user = getattr(request, "user", None)
+        scope = Scope.of(user) if user is not None else None
+        org_id = scope.organization_id if scope else -1
+        self.scope = scope
+        for name, field in self.form.fields.items():
+            qs = getattr(field, "queryset", None)
+            if qs is None:
+                continue
+            if qs.model is User:
+                field.queryset = qs.filter(membership__organization_id=org_id)
+            else:
+                field.queryset = qs.filter(organization_id=org_id)
+
+
+def _json_value(value):
+    """Form values as stored in JSONB (NumberFilter gives Decimal)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _custom_field_filter(definition):
+    """Filters for one custom field: `cf_<key>` (equality / contains for choices),
+    plus `cf_<key>_min` / `cf_<key>_max` for numbers and dates."""
+    key, t = definition.key, definition.field_type
+    name = f"cf_{key}"
+
+    def equals(queryset, _name, value):
+        if value in (None, "", []):
+            return queryset
+        value = _json_value(value)
+        if t == "boolean":
+            return queryset.filter(custom_fields__contains={key: value})
+        if t == "multiselect":
+            return queryset.filter(custom_fields__contains={key: [value]})
+        if t in ("text", "textarea", "url", "email", "phone"):
+            return queryset.filter(**{f"custom_fields__{key}__icontains": value})
+        return queryset.filter(custom_fields__contains={key: value})
+
+    def bound(op):
+        def method(queryset, _name, value):
+            if value in (None, ""):
+                return queryset
+            value = value.isoformat() if t in ("date", "datetime") else _json_value(value)
+            return queryset.filter(**{f"custom_fields__{key}__{op}": value})
+        return method
+
+    result = {}
+    if t == "boolean":
+        result[name] = filters.BooleanFilter(method=equals, label=definition.label)
+    elif t in ("select", "multiselect"):
+        result[name] = filters.ChoiceFilter(method=equals, label=definition.label,
+                                            choices=[(o, o) for o in definition.options])
+    elif t in ("number", "currency"):
+        result[name] = filters.NumberFilter(method=equals, label=definition.label)
+        result[f"{name}_min"] = filters.NumberFilter(method=bound("gte"), label=f"{definition.label} from")
+        result[f"{name}_max"] = filters.NumberFilter(method=bound("lte"), label=f"{definition.label} to")
+    elif t in ("date", "datetime"):
+        result[f"{name}_min"] = filters.DateFilter(method=bound("gte"), label=f"{definition.label} from")
+        result[f"{name}_max"] = filters.DateFilter(method=bound("lte"), label=f"{definition.label} to")
+    else:
+        result[name] = filters.CharFilter(method=equals, label=definition.label)
+    return result
+
+
+class ContactFilter(OrgScopedFilterSet):
+    q = filters.CharFilter(method="filter_q", label="Name, email or phone starts with")
+    lifecycle_stage = filters.MultipleChoiceFilter(choices=LifecycleStage.choices)
+    source = filters.MultipleChoiceFilter(choices=Source.choices)
+    owner = filters.ModelMultipleChoiceFilter(queryset=User.objects.all())
+    unowned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Without owner")
+    team = filters.ModelMultipleChoiceFilter(queryset=Team.objects.all())
+    tags = filters.ModelMultipleChoiceFilter(queryset=Tag.objects.all(), method="filter_tags")
+    tags_mode = filters.ChoiceFilter(choices=[("any", "Any of the tags"), ("all", "All of the tags")],
+                                     method="noop", empty_label=None)
+    company = filters.ModelChoiceFilter(queryset=Company.objects.all(), method="filter_company")
+    created_after = filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    updated_after = filters.DateFilter(field_name="updated_at", lookup_expr="date__gte")
+    updated_before = filters.DateFilter(field_name="updated_at", lookup_expr="date__lte")
+    last_activity_after = filters.DateFilter(field_name="last_activity_at", lookup_expr="date__gte")
+    last_activity_before = filters.DateFilter(field_name="last_activity_at", lookup_expr="date__lte")
+    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    has_email = filters.BooleanFilter(method="filter_has", field_name="email")
+    has_phone = filters.BooleanFilter(method="filter_has_phone")
+    email_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
+    sms_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
+    call_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        if self.scope is not None:
+            for definition in CustomFieldDefinition.objects.filter(organization_id=self.scope.organization_id,
+                                                                   model="contact"):
+                for name, flt in _custom_field_filter(definition).items():
+                    flt.model = Contact
+                    flt.parent = self
+                    self.filters[name] = flt
+                    self.form.fields[name] = flt.field
+        self.unknown_custom_fields = [name for name in (data or {})
+                                      if name.startswith("cf_") and name not in self.filters]
+        for name in self.unknown_custom_fields:
+            self.form.fields[name] = forms.CharField(required=False)
+
+    def is_valid(self):
+        valid = super().is_valid()
+        for name in self.unknown_custom_fields:
+            self.form.add_error(name, f"No custom field {name[3:]!r} on contacts in your organization.")
+        return valid and not self.unknown_custom_fields
+
+    def noop(self, queryset, name, value):
+        return queryset
+
+    def filter_q(self, queryset, name, value):
+        return search_prefix(queryset, value)
+
+    def filter_tags(self, queryset, name, tags):
+        if not tags:
+            return queryset
+        if self.form.cleaned_data.get("tags_mode") == "all":
+            for tag in tags:
+                queryset = queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag=tag)))
+            return queryset
+        return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__in=tags)))
+
+    def filter_company(self, queryset, name, company):
+        if company is None:
+            return queryset
+        return queryset.filter(Exists(ContactCompany.objects.filter(contact_id=OuterRef("pk"), company=company)))
+
+    def filter_has(self, queryset, name, value):
+        if value is None:
+            return queryset
+        empty = Q(**{name: ""})
+        return queryset.exclude(empty) if value else queryset.filter(empty)
+
+    def filter_has_phone(self, queryset, name, value):
+        if value is None:
+            return queryset
+        empty = Q(phone="") & Q(mobile="")
+        return queryset.exclude(empty) if value else queryset.filter(empty)
+
+
+def search_prefix(queryset, text: str):
+    """Contacts whose name (first or last name first), email or phone starts with `text`,
+    case- and accent-insensitive. Each branch is an index range scan."""
+    from django.db.models.functions import Collate
+
+    from crm.search import digits, prefix_upper_bound
+
+    folded = fold(text)
+    if not folded:
+        return queryset
+    upper = prefix_upper_bound(folded)
+    q = Q()
+    for column in ("search_name", "search_name_rev"):
+        q |= Q(**{f"{column}_c__gte": folded, f"{column}_c__lt": upper})
+    if "@" in folded or "." in folded or folded.isascii():
+        q |= Q(email_c__gte=folded, email_c__lt=upper)
+    number = digits(text)
+    if len(number) >= 3:
+        q |= Q(phone_digits__contains=number)
+    return queryset.alias(
+        search_name_c=Collate("search_name", "C"), search_name_rev_c=Collate("search_name_rev", "C"),
+        email_c=Collate("email", "C"),
+    ).filter(q)
+
+
+def validate_ordering(value: str) -> tuple[str, bool]:
+    """'-created' -> ('created', descending). Unknown sorts are a 400 naming the parameter."""
+    descending = value.startswith("-")
+    key = value.lstrip("-")
+    if key not in CONTACT_ORDERINGS:
+        raise ValidationError({"ordering": f"Unknown sort {value!r}; use one of "
+                                           f"{', '.join(sorted(CONTACT_ORDERINGS))} (prefix - for descending)."})
+    return key, descending
