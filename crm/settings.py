@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "pghistory.admin",
     "phonenumber_field",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
     "django_celery_results",
     "crm",
     "companies",
@@ -110,6 +112,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user and URL on every audit row written during a request.
     "crm.audit.AuditContextMiddleware",
@@ -267,8 +270,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("KITH_API_RATE_USER", "6000/hour"),
+        "anon": os.environ.get("KITH_API_RATE_ANON", "60/hour"),
+    },
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Kith CRM API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kith CRM API",
+    "DESCRIPTION": "Contacts, companies, activities and more, scoped to what the caller may see.",
+    "VERSION": "1",
+    # Swagger UI and Redoc from our own static files (drf-spectacular-sidecar), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 LOGGING = {
     "version": 1,

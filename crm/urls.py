@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from crm import views
 from crm.forms import EmailAuthenticationForm
@@ -16,5 +16,8 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("password-change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password-change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("contacts/", include("contacts.urls")),
+    path("companies/", include("companies.urls")),
+    path("api/", include("crm.api.urls")),
     path("admin/", admin.site.urls),
 ]
