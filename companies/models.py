@@ -7,12 +7,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Collate
 
 from pgvector.django import VectorField
 from phonenumber_field.modelfields import PhoneNumberField
 
 from crm.custom_fields import clean_custom_fields
+from crm.search import fold
 from crm.models import OrgModel
 from crm.permissions import CHANGE, DELETE, VIEW
 
@@ -56,7 +58,12 @@ class Address(models.Model):
         abstract = True
 
 
-@pghistory.track(exclude=["embedding"])
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["embedding", "search_name"], exclude_auto=True)),
+    pghistory.DeleteEvent(),
+    exclude=["embedding", "search_name"],
+)
 class Company(OrgModel, Address):
     class Size(models.TextChoices):
         S1 = "1-10", "1–10"
@@ -89,6 +96,8 @@ class Company(OrgModel, Address):
     enrichment = models.JSONField(default=dict, blank=True, editable=False,
                                   help_text="Enriched values with their provenance (source, fetched at).")
     embedding = VectorField(dimensions=384, null=True, blank=True, editable=False)
+    # Folded name for case- and accent-insensitive prefix search (crm.search.fold), set on save.
+    search_name = models.CharField(max_length=200, editable=False, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
 
@@ -106,6 +115,7 @@ class Company(OrgModel, Address):
         ]
         indexes = [
             models.Index(fields=["organization", "name"]),
+            models.Index(F("organization"), Collate("search_name", "C"), F("id"), name="company_search_name_idx"),
             models.Index(fields=["organization", "created_at", "id"]),
             models.Index(fields=["organization", "industry"]),
         ]
@@ -123,6 +133,10 @@ class Company(OrgModel, Address):
         return None
 
     def save(self, *args, **kwargs):
+        self.search_name = fold(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = set(update_fields) | {"search_name"}
         renamed = self.pk is not None and not Company.objects.filter(pk=self.pk, name=self.name).exists()
         super().save(*args, **kwargs)
         if renamed:

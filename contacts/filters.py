@@ -181,27 +181,18 @@ class ContactFilter(OrgScopedFilterSet):
 
 def search_prefix(queryset, text: str):
     """Contacts whose name (first or last name first), email or phone starts with `text`,
-    case- and accent-insensitive. Each branch is an index range scan."""
-    from django.db.models.functions import Collate
+    case- and accent-insensitive; each condition is served by an index."""
+    from functools import reduce
+    from operator import or_
 
-    from crm.search import digits, prefix_upper_bound
+    from contacts.search import prefix_branches, with_prefix_keys
+    from crm.search import digits
 
     folded = fold(text)
     if not folded:
         return queryset
-    upper = prefix_upper_bound(folded)
-    q = Q()
-    for column in ("search_name", "search_name_rev"):
-        q |= Q(**{f"{column}_c__gte": folded, f"{column}_c__lt": upper})
-    if "@" in folded or "." in folded or folded.isascii():
-        q |= Q(email_c__gte=folded, email_c__lt=upper)
-    number = digits(text)
-    if len(number) >= 3:
-        q |= Q(phone_digits__contains=number)
-    return queryset.alias(
-        search_name_c=Collate("search_name", "C"), search_name_rev_c=Collate("search_name_rev", "C"),
-        email_c=Collate("email", "C"),
-    ).filter(q)
+    conditions = [condition for condition, _order in prefix_branches(folded, digits(text))]
+    return with_prefix_keys(queryset).filter(reduce(or_, conditions))
 
 
 def validate_ordering(value: str) -> tuple[str, bool]:

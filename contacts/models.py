@@ -6,7 +6,8 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -101,7 +102,8 @@ class LiveContactManager(models.Manager.from_queryset(ContactQuerySet)):
 
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
-_CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits"]
+_CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
+                      "search_vector"]
 
 
 @pghistory.track(
@@ -169,6 +171,18 @@ class Contact(OrgModel, Address):
     search_name_rev = models.CharField(max_length=320, editable=False, default="")
     company_name = models.CharField(max_length=200, editable=False, default="", blank=True)
     phone_digits = models.CharField(max_length=64, editable=False, default="")
+    # Full-text search document, computed by PostgreSQL ('simple' config: names and
+    # jargon are not stemmed); weights rank name > email/company > work > notes.
+    search_vector = models.GeneratedField(
+        expression=(
+            SearchVector("search_name", weight="A", config="simple")
+            + SearchVector("email", "company_name", weight="B", config="simple")
+            + SearchVector("job_title", "department", "industry", weight="C", config="simple")
+            + SearchVector("description", weight="D", config="simple")
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_contacted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -218,6 +232,9 @@ class Contact(OrgModel, Address):
                          name="contact_search_rev_idx"),
             models.Index(F("organization"), Collate("email", "C"), name="contact_email_prefix_idx"),
             GinIndex(OpClass("phone_digits", name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
+            GinIndex(fields=["search_vector"], name="contact_search_vector_gin"),
+            # Typo-tolerant top-k name matches ordered by trigram distance (<->).
+            GistIndex(OpClass("search_name", name="gist_trgm_ops"), name="contact_search_name_trgm"),
         ]
 
     def __str__(self):

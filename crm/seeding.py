@@ -25,6 +25,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone as dt_timezone
 from random import Random
+
+from crm.search import digits, fold
 from types import SimpleNamespace
 from typing import Callable
 
@@ -436,7 +438,7 @@ class CopyTable:
             provided.insert(0, meta.pk.column)
         rest, consts = [], []
         for f in meta.concrete_fields:
-            if f.column in provided or f.primary_key:
+            if f.column in provided or f.primary_key or f.generated:  # PostgreSQL computes generated columns
                 continue
             rest.append(f.column)
             consts.append(self._default_text(f))
@@ -606,7 +608,7 @@ class Loader:
     COMPANY_FIELDS = [
         "organization", "created_at", "updated_at", "name", "domain", "website", "phone", "industry", "size_band",
         "annual_revenue", "currency", "timezone", "founded_year", "description", "parent", "owner", "created_by",
-        "street", "city", "region", "postal_code", "country",
+        "street", "city", "region", "postal_code", "country", "search_name",
     ]
     TAG_FIELDS = ["created_at", "updated_at", "contact", "organization", "tag"]
     LINK_FIELDS = ["created_at", "updated_at", "role", "decision_role", "is_primary", "company", "contact",
@@ -800,7 +802,7 @@ class Loader:
                         f"{parent if parent else NULL}\t{owner_id if owner_id else NULL}\t{admin_id}\t"
                         f"{self._street(rng, city['style']) if has_address else ''}\t{city['city']}\t"
                         f"{city['region']}\t{self._postal(rng, city['postal']) if has_address else ''}\t"
-                        f"{country}{suffix}"
+                        f"{country}\t{fold(name)}{suffix}"
                     )
 
             self.counts["companies"] += self._copy(cur, self.company_t, rows())
@@ -867,7 +869,6 @@ class Loader:
         """COPY lines of the contacts with these ids (the offset-th contact onwards of the
         organization); their tags, company links, relationships and activities go to rows."""
         from contacts.models import build_display_name
-        from crm.search import digits, fold
 
         rng, plan, n, span, org_id, admin_id = st.rng, st.plan, st.n, st.span, st.org_id, st.admin_id
         pick_city, pick_owner, companies, pick_company = st.pick_city, st.pick_owner, st.companies, st.pick_company
