@@ -1,9 +1,10 @@
 """`make bench`: benchmarks in a throwaway database `<name>_bench` on the same server.
 
-    python -m bench [--contacts 1000000] [--orgs 10] [--keep]
+    python -m bench [--contacts 1000000] [--orgs 10] [--keep] [--reuse] [--requests 200]
 
-Runs migrate and `seed_demo` there and reports the wall time, rows/s and database size.
-The database is dropped afterwards unless --keep (later benchmarks reuse it).
+Migrates it, runs `seed_demo` (wall time, contacts/s, database size), then the latency
+benchmarks of bench/latency.py (p50/p95 per case, server-side). The database is dropped
+afterwards unless --keep; --reuse skips the generator on a kept database.
 """
 
 from __future__ import annotations
@@ -48,29 +49,42 @@ def main(argv=None):
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--orgs", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a kept benchmark database (migrate it, skip the data generator)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per latency case")
     args = parser.parse_args(argv)
 
     s = _settings_dict()
     bench_db = f"{s['NAME']}_bench"
-    _admin_sql(s, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
-    _admin_sql(s, f'CREATE DATABASE "{bench_db}"')
+    exists = bool(_admin_sql(s, f"SELECT 1 FROM pg_database WHERE datname = '{bench_db}'"))
+    reuse = args.reuse and exists
+    if not reuse:
+        _admin_sql(s, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+        _admin_sql(s, f'CREATE DATABASE "{bench_db}"')
     env = {**os.environ, "DATABASE_URL": database_url(s, bench_db)}
     manage = [sys.executable, str(ROOT / "manage.py")]
     try:
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-        print(f"seed_demo --contacts {args.contacts} --orgs {args.orgs} into {bench_db} …", flush=True)
-        started = time.perf_counter()
-        subprocess.run([*manage, "seed_demo", "--contacts", str(args.contacts), "--orgs", str(args.orgs)],
-                       env=env, check=True)
-        elapsed = time.perf_counter() - started
-        size = _admin_sql(s, f"SELECT pg_size_pretty(pg_database_size('{bench_db}'))")[0][0]
-        print("\n== Data generator ==")
-        print(f"contacts: {args.contacts:,} in {args.orgs} organizations")
-        print(f"wall time: {elapsed:.1f} s ({args.contacts / elapsed:,.0f} contacts/s; target 1M < 600 s)")
-        print(f"database size: {size}")
+        if not reuse:
+            seed(manage, env, args, s, bench_db)
+        subprocess.run([sys.executable, "-m", "bench.latency", "--requests", str(args.requests)],
+                       env=env, check=True, cwd=ROOT)
     finally:
         if not args.keep:
             _admin_sql(s, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+
+
+def seed(manage, env, args, s, bench_db):
+    print(f"seed_demo --contacts {args.contacts} --orgs {args.orgs} into {bench_db} …", flush=True)
+    started = time.perf_counter()
+    subprocess.run([*manage, "seed_demo", "--contacts", str(args.contacts), "--orgs", str(args.orgs)],
+                   env=env, check=True)
+    elapsed = time.perf_counter() - started
+    size = _admin_sql(s, f"SELECT pg_size_pretty(pg_database_size('{bench_db}'))")[0][0]
+    print("\n== Data generator ==")
+    print(f"contacts: {args.contacts:,} in {args.orgs} organizations")
+    print(f"wall time: {elapsed:.1f} s ({args.contacts / elapsed:,.0f} contacts/s; target 1M < 600 s)")
+    print(f"database size: {size}", flush=True)
 
 
 if __name__ == "__main__":

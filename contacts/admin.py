@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from contacts.models import (
-    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
+    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord,
 )
 from crm.admin_base import OrgAdmin
 from crm.resources import resource_for
@@ -134,6 +134,25 @@ class ConsentEventAdmin(OrgAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_import_permission(self, request):
+        return False
+
+
+@admin.register(NameWord)
+class NameWordAdmin(OrgAdmin):
+    """The name vocabulary behind typo-tolerant search (derived from contacts; read-only)."""
+
+    list_display = ["word", "organization"]
+    list_select_related = ["organization"]
+    search_fields = ["word"]
+    ordering = ["word"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_import_permission(self, request):

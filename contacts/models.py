@@ -233,8 +233,6 @@ class Contact(OrgModel, Address):
             models.Index(F("organization"), Collate("email", "C"), name="contact_email_prefix_idx"),
             GinIndex(OpClass("phone_digits", name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
             GinIndex(fields=["search_vector"], name="contact_search_vector_gin"),
-            # Typo-tolerant top-k name matches ordered by trigram distance (<->).
-            GistIndex(OpClass("search_name", name="gist_trgm_ops"), name="contact_search_name_trgm"),
         ]
 
     def __str__(self):
@@ -290,6 +288,7 @@ class Contact(OrgModel, Address):
             kwargs["update_fields"] = update_fields | {
                 derived for derived, sources in self.DERIVED_FROM.items() if sources & update_fields}
         super().save(*args, **kwargs)
+        NameWord.add(self.organization_id, self.search_name)
 
     def soft_delete(self):
         self.deleted_at = timezone.now()
@@ -310,6 +309,43 @@ class BelongsToContact:
     @classmethod
     def visibility_q(cls, scope, action):
         return contact_visibility_q(scope, action, cls.contact_path)
+
+
+class NameWord(models.Model):
+    """The distinct words of contact names in an organization: a small vocabulary in which
+    typo correction looks up similar words by trigram distance (far cheaper than trigram
+    search over every contact). Words are only added; a stale word merely finds nothing."""
+
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, db_index=False)
+    word = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "word"], name="name_word_unique")]
+        indexes = [GistIndex(F("organization"), OpClass("word", name="gist_trgm_ops"), name="name_word_trgm")]
+
+    def __str__(self):
+        return self.word
+
+    @classmethod
+    def add(cls, organization_id, search_name: str) -> None:
+        words = {w[:100] for w in search_name.split() if len(w) >= 2}
+        if words:
+            cls.objects.bulk_create([cls(organization_id=organization_id, word=w) for w in words],
+                                    ignore_conflicts=True)
+
+    @classmethod
+    def rebuild(cls, organization_id) -> None:
+        """Vocabulary from every contact of the organization (after bulk loads)."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {cls._meta.db_table} (organization_id, word) "
+                "SELECT DISTINCT organization_id, left(w, 100) FROM "
+                f"{Contact._meta.db_table}, unnest(string_to_array(search_name, ' ')) AS w "
+                "WHERE organization_id = %s AND length(w) >= 2 ON CONFLICT DO NOTHING",
+                [organization_id],
+            )
 
 
 class ContactUserObjectPermission(UserObjectPermissionBase):

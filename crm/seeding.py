@@ -1081,7 +1081,7 @@ class Loader:
 LOADED_TABLES = [
     "crm_organization", "crm_user", "crm_team", "crm_membership", "crm_tag", "crm_customfielddefinition",
     "companies_company", "contacts_contact", "contacts_contacttag", "contacts_contactcompany",
-    "contacts_contactrelationship", "activities_activity",
+    "contacts_contactrelationship", "activities_activity", "contacts_nameword",
 ]
 
 
@@ -1153,10 +1153,13 @@ def seed_demo(*, contacts: int, orgs: int, seed: int = DEFAULT_SEED, batch: int 
         for name, value in loader.seconds.items():
             table_seconds[name] = table_seconds.get(name, 0.0) + value
 
-    # 3. Cached tag counts, planner statistics.
+    # 3. Cached tag counts, the name vocabulary for typo search, planner statistics.
+    from contacts.models import NameWord
+
     with pgtrigger.ignore(*uris):
         for plan in plans:
             recount_tag_usage(plan.organization.pk)
+            NameWord.rebuild(plan.organization.pk)
     t = time.monotonic()
     with connection.cursor() as cur:
         if vacuum or analyze:

@@ -106,7 +106,7 @@ def test_full_text_caps_ranked_candidates(world, monkeypatch):
         create_contact(organization=world.org, data={"first_name": "Common", "last_name": f"Name{i}"})
     result = search.full_text(fresh(world.admin), "common")
     assert result.capped and len(result.contacts) == 5
-    assert RANK_CANDIDATES == 2000
+    assert RANK_CANDIDATES == 1000
 
 
 def test_highlights_are_escaped(world):
@@ -114,3 +114,23 @@ def test_highlights_are_escaped(world):
     hit = full_text(fresh(world.admin), "evil").contacts[0]
     assert "<script>" not in hit.name_hl and "&lt;script&gt;" in hit.name_hl
     assert "<mark>Evil</mark>" in hit.name_hl
+
+
+def test_typo_corrections_come_from_the_organizations_name_vocabulary(world, crowd):
+    from contacts.search import corrections
+
+    assert "jonathan smith" in corrections(world.org.pk, "jonathon smith")
+    assert corrections(world.other_org.pk, "jonathon smith") == []  # nobody there has these names
+    hits = autocomplete(fresh(world.admin), "joana muler")
+    assert ("contact", "Joanna Müller", "typo") in labels(hits)
+    assert autocomplete(fresh(world.bob), "joana muler") == []  # Joanna is Alice's
+
+
+def test_name_vocabulary_grows_with_saves_and_rebuilds(world):
+    from contacts.models import NameWord
+
+    create_contact(organization=world.org, data={"first_name": "Émile", "last_name": "Zola"})
+    assert set(NameWord.objects.filter(organization=world.org).values_list("word", flat=True)) >= {"emile", "zola"}
+    NameWord.objects.all().delete()
+    NameWord.rebuild(world.org.pk)
+    assert set(NameWord.objects.filter(organization=world.org).values_list("word", flat=True)) == {"emile", "zola"}
