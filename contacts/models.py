@@ -103,7 +103,7 @@ class LiveContactManager(models.Manager.from_queryset(ContactQuerySet)):
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
-                      "search_vector"]
+                      "search_vector", "last_activity_at", "last_contacted_at"]
 
 
 @pghistory.track(
@@ -390,6 +390,8 @@ class DecisionRole(models.TextChoices):
 class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
+    constraint_error_fields = {"duplicate_link": "company", "second_primary": "is_primary"}
+
     # Indexed by the (contact, company) constraint and the (company, contact) index.
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="company_links", db_index=False)
     company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="contact_links",
@@ -402,9 +404,9 @@ class ContactCompany(BelongsToContact, OrgModel):
         verbose_name = "contact–company link"
         constraints = [
             models.UniqueConstraint(fields=["contact", "company"], name="contact_company_unique",
-                                    violation_error_message="This contact is already linked to this company."),
+                                    violation_error_code="duplicate_link", violation_error_message="This contact is already linked to this company."),
             models.UniqueConstraint(fields=["contact"], condition=Q(is_primary=True),
-                                    name="contact_one_primary_company",
+                                    name="contact_one_primary_company", violation_error_code="second_primary",
                                     violation_error_message="A contact can have only one primary company."),
         ]
         indexes = [models.Index(fields=["company", "contact"])]
@@ -457,6 +459,7 @@ class ContactRelationship(BelongsToContact, OrgModel):
     """Typed, directional: `from_contact` <type> `to_contact` (e.g. Ann reports to Bob)."""
 
     contact_path = "from_contact__"
+    constraint_error_fields = {"duplicate_relationship": "to_contact"}
 
     # Indexed by the (from, to, type) constraint and the (to, type) index.
     from_contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="relationships_out",
@@ -471,7 +474,7 @@ class ContactRelationship(BelongsToContact, OrgModel):
             models.CheckConstraint(condition=~Q(from_contact=models.F("to_contact")), name="relationship_not_self",
                                    violation_error_message="A contact cannot be related to itself."),
             models.UniqueConstraint(fields=["from_contact", "to_contact", "type"], name="relationship_unique",
-                                    violation_error_message="This relationship already exists."),
+                                    violation_error_code="duplicate_relationship", violation_error_message="This relationship already exists."),
         ]
         indexes = [models.Index(fields=["to_contact", "type"])]
 

@@ -162,6 +162,8 @@ class OrgModel(models.Model):
 
 
 class Team(OrgModel):
+    constraint_error_fields = {"duplicate_name": "name"}
+
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
 
@@ -169,7 +171,7 @@ class Team(OrgModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("name"), name="team_name_unique_per_org",
+                "organization", Lower("name"), name="team_name_unique_per_org", violation_error_code="duplicate_name",
                 violation_error_message="A team with this name already exists in your organization.",
             )
         ]
@@ -211,6 +213,8 @@ TAG_COLOURS = [
     pghistory.DeleteEvent(), exclude=["usage_count"],
 )
 class Tag(OrgModel):
+    constraint_error_fields = {"duplicate_name": "name"}
+
     name = models.CharField(max_length=80)
     colour = models.CharField(max_length=16, choices=TAG_COLOURS, default="gray")
     description = models.CharField(max_length=500, blank=True)
@@ -221,7 +225,7 @@ class Tag(OrgModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("name"), name="tag_name_unique_per_org",
+                "organization", Lower("name"), name="tag_name_unique_per_org", violation_error_code="duplicate_name",
                 violation_error_message="A tag with this name already exists in your organization.",
             )
         ]
@@ -249,6 +253,8 @@ class CustomFieldDefinition(OrgModel):
         EMAIL = "email", "Email"
         PHONE = "phone", "Phone"
 
+    constraint_error_fields = {"duplicate_key": "key"}
+
     model = models.CharField(max_length=16, choices=Model.choices)
     key = models.CharField(
         max_length=60,
@@ -269,7 +275,7 @@ class CustomFieldDefinition(OrgModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "model", "key"], name="custom_field_key_unique_per_org",
-                violation_error_message="A custom field with this key already exists for this model.",
+                violation_error_code="duplicate_key", violation_error_message="A custom field with this key already exists for this model.",
             )
         ]
 

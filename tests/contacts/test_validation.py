@@ -231,3 +231,37 @@ def test_database_keeps_emails_normalized_even_for_bulk_writes(world):
     with pytest.raises(IntegrityError, match="contact_email_normalized"), transaction.atomic():
         Contact.objects.filter(pk=contact.pk).update(email="Ann@Example.com")
     assert Contact.objects.get(pk=contact.pk).email == "ann@example.com"
+
+
+def test_duplicate_names_and_links_are_reported_on_their_field(world):
+    from contacts.models import ContactCompany, ContactRelationship
+    from crm.models import Team
+
+    Tag.objects.create(organization=world.org, name="VIP")
+    with pytest.raises(ValidationError) as excinfo:
+        Tag(organization=world.org, name="vip").full_clean()
+    assert "name" in errors_of(excinfo)
+    with pytest.raises(ValidationError) as excinfo:
+        Team(organization=world.org, name="team a").full_clean()
+    assert "name" in errors_of(excinfo)
+    CustomFieldDefinition.objects.create(organization=world.org, model="contact", key="k", label="K",
+                                         field_type="text")
+    with pytest.raises(ValidationError) as excinfo:
+        CustomFieldDefinition(organization=world.org, model="contact", key="k", label="K2",
+                              field_type="text").full_clean()
+    assert "key" in errors_of(excinfo)
+    a = create_contact(organization=world.org, data={"first_name": "A"})
+    b = create_contact(organization=world.org, data={"first_name": "B"})
+    co1 = Company.objects.create(organization=world.org, name="One")
+    co2 = Company.objects.create(organization=world.org, name="Two")
+    ContactCompany.objects.create(organization=world.org, contact=a, company=co1, is_primary=True)
+    with pytest.raises(ValidationError) as excinfo:
+        ContactCompany(organization=world.org, contact=a, company=co1).full_clean()
+    assert "company" in errors_of(excinfo)
+    with pytest.raises(ValidationError) as excinfo:
+        ContactCompany(organization=world.org, contact=a, company=co2, is_primary=True).full_clean()
+    assert errors_of(excinfo)["is_primary"] == ["A contact can have only one primary company."]
+    ContactRelationship.objects.create(organization=world.org, from_contact=a, to_contact=b, type="colleague")
+    with pytest.raises(ValidationError) as excinfo:
+        ContactRelationship(organization=world.org, from_contact=a, to_contact=b, type="colleague").full_clean()
+    assert "to_contact" in errors_of(excinfo)
