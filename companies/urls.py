@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from companies import views
 
 app_name = "companies"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.CompanyListView.as_view(), name="list"),
+    path("new/", views.company_create, name="create"),
+    path("options/", views.company_options, name="options"),
+    path("<int:pk>/", views.company_detail, name="detail"),
+    path("<int:pk>/edit/", views.company_edit, name="edit"),
+    path("<int:pk>/delete/", views.company_delete, name="delete"),
+]

@@ -6,11 +6,17 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from companies.models import Company
-from contacts.models import Channel, Contact, ContactCompany, ContactTag, ConsentStatus, LifecycleStage, Source
+from contacts.models import (
+    Channel, ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
+    LifecycleStage, RelationshipType, Source,
+)
+from crm.filters import OrgScopedFilterSet
 from crm.models import CustomFieldDefinition, Tag, Team, User
-from crm.permissions import Scope
+from crm.pagination import SortKey
 from crm.search import fold
 
 # Sorts offered on lists, each backed by an index that starts with organization.
@@ -21,26 +27,6 @@ CONTACT_ORDERINGS = {
     "name": ("search_name",),
     "score": ("score",),
 }
-
-
-class OrgScopedFilterSet(filters.FilterSet):
-    """Narrows every related-object choice to the requesting user's organization, so a
-    filter value from another organization is "not a valid choice" (never a leak)."""
-
-    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
-        super().__init__(data, queryset, request=request, prefix=prefix)
-        user = getattr(request, "user", None)
-        scope = Scope.of(user) if user is not None else None
-        org_id = scope.organization_id if scope else -1
-        self.scope = scope
-        for name, field in self.form.fields.items():
-            qs = getattr(field, "queryset", None)
-            if qs is None:
-                continue
-            if qs.model is User:
-                field.queryset = qs.filter(membership__organization_id=org_id)
-            else:
-                field.queryset = qs.filter(organization_id=org_id)
 
 
 def _json_value(value):
@@ -161,6 +147,7 @@ class ContactFilter(OrgScopedFilterSet):
             return queryset
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__in=tags)))
 
+    @extend_schema_field(OpenApiTypes.INT)  # a company id, for the API schema
     def filter_company(self, queryset, name, company):
         if company is None:
             return queryset
@@ -195,6 +182,13 @@ def search_prefix(queryset, text: str):
     return with_prefix_keys(queryset).filter(reduce(or_, conditions))
 
 
+def contact_sort_key(value: str) -> SortKey:
+    """The keyset sort of an ordering value such as '-created' (unknown: ValidationError naming `ordering`)."""
+    key, descending = validate_ordering(value)
+    # Names sort in "C" collation: that is the order of the search-name index.
+    return SortKey(CONTACT_ORDERINGS[key][0], descending, collation="C" if key == "name" else None)
+
+
 def validate_ordering(value: str) -> tuple[str, bool]:
     """'-created' -> ('created', descending). Unknown sorts are a 400 naming the parameter."""
     descending = value.startswith("-")
@@ -203,3 +197,32 @@ def validate_ordering(value: str) -> tuple[str, bool]:
         raise ValidationError({"ordering": f"Unknown sort {value!r}; use one of "
                                            f"{', '.join(sorted(CONTACT_ORDERINGS))} (prefix - for descending)."})
     return key, descending
+
+
+class ContactRelationshipFilter(OrgScopedFilterSet):
+    contact = filters.ModelChoiceFilter(queryset=Contact.objects.all(), method="filter_contact",
+                                        label="Either side is this contact")
+    from_contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
+    to_contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
+    type = filters.MultipleChoiceFilter(choices=RelationshipType.choices)
+
+    class Meta:
+        model = ContactRelationship
+        fields: list[str] = []
+
+    @extend_schema_field(OpenApiTypes.INT)  # a contact id, for the API schema
+    def filter_contact(self, queryset, name, contact):
+        if contact is None:
+            return queryset
+        return queryset.filter(Q(from_contact=contact) | Q(to_contact=contact))
+
+
+class ContactCompanyFilter(OrgScopedFilterSet):
+    contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
+    company = filters.ModelChoiceFilter(queryset=Company.objects.all())
+    is_primary = filters.BooleanFilter()
+    decision_role = filters.MultipleChoiceFilter(choices=DecisionRole.choices)
+
+    class Meta:
+        model = ContactCompany
+        fields: list[str] = []

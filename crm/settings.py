@@ -277,7 +277,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("KITH_API_RATE_USER", "6000/hour"),
         "anon": os.environ.get("KITH_API_RATE_ANON", "60/hour"),
+        # POST /api/auth/token/ (password guessing), per client address.
+        "login": os.environ.get("KITH_API_RATE_LOGIN", "20/min"),
     },
+    # Django ValidationErrors raised by services become 400s naming the field.
+    "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kith CRM API",
@@ -288,6 +292,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name for the choice set that several fields share (email/sms/call consent).
+    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus"},
 }
 
 LOGGING = {

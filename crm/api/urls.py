@@ -1,3 +1,33 @@
-from django.urls import path  # noqa: F401
+"""/api/: every app's routes under one router (its root lists them), tokens, the OpenAPI schema and docs."""
 
-urlpatterns: list = []
+from django.http import JsonResponse
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from activities.api.urls import router as activities_router
+from companies.api.urls import router as companies_router
+from contacts.api.urls import router as contacts_router
+from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("tags", TagViewSet, basename="tag")
+router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
+for app_router in (contacts_router, companies_router, activities_router):
+    router.registry.extend(app_router.registry)
+
+
+def not_found(request, *args, **kwargs):
+    # Unknown /api/ URLs answer JSON like every other API error, not the HTML 404 page.
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+    re_path(r"^.*/$", not_found),
+]

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from companies.api.serializers import CompanySerializer
+from companies.filters import CompanyFilter
+from companies.models import Company
+from companies.services import delete_company
+from crm.api.views import OrgViewSet, sorts
+
+
+class CompanyViewSet(OrgViewSet):
+    """Companies are shared reference data: every member reads them; admins, managers
+    and the company's owner change them."""
+
+    queryset = Company.objects.all()
+    serializer_class = CompanySerializer
+    filterset_class = CompanyFilter
+    # Both backed by (organization, name) and (organization, created_at, id).
+    orderings = sorts(name="name", created="created_at")
+    default_ordering = "name"
+
+    def perform_destroy(self, instance):
+        delete_company(instance)

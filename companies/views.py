@@ -1,0 +1,139 @@
+"""Company pages. Companies are organization-wide reference data: every member sees
+them; admins, managers and the owner change them (Company.visibility_q)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from activities.models import Activity
+from companies.forms import CompanyForm
+from companies.models import Company
+from companies.services import delete_company
+from contacts.models import Contact, ContactCompany
+from crm.audit import describe_history
+from crm.custom_fields import definitions_for
+from crm.forms import display_custom_value
+from crm.pages import KeysetListView, get_visible_or_404, require_writer
+from crm.pagination import SortKey
+
+CONTACTS_SHOWN = 100
+CHILDREN_SHOWN = 50
+TIMELINE_LENGTH = 50
+ANCESTORS_SHOWN = 10
+
+
+class CompanyListView(KeysetListView):
+    template_name = "companies/list.html"
+    results_template_name = "companies/_results.html"
+    namespace = "companies"
+    default_ordering = "name"
+    orderings = {"name": SortKey("name"), "-created": SortKey("created_at", True)}
+    ordering_labels = {"name": "Name A–Z", "-created": "Newest first"}
+
+    def get_queryset(self):
+        return Company.objects.visible_to(self.request.user).select_related("owner", "parent")
+
+    def filter_queryset(self, queryset):
+        q = self.request.GET.get("q", "").strip()
+        return queryset.filter(name__istartswith=q) if q else queryset
+
+    def get_context_data(self, context):
+        return {"q": self.request.GET.get("q", "")}
+
+
+@login_required
+def company_detail(request, pk):
+    user = request.user
+    company = get_visible_or_404(user, Company.objects.select_related("parent", "owner", "created_by"), pk)
+    # The chain of parents, nearest first (one query per level, capped).
+    ancestors, current = [], company.parent
+    while current is not None and len(ancestors) < ANCESTORS_SHOWN:
+        ancestors.append(current)
+        current = Company.objects.filter(pk=current.parent_id).first() if current.parent_id else None
+    contact_links = list(
+        ContactCompany.objects.filter(company=company, contact__in=Contact.objects.visible_to(user).values("pk"))
+        .select_related("contact", "contact__owner").order_by("-is_primary", "contact__search_name")
+        [:CONTACTS_SHOWN + 1])
+    definitions = definitions_for(company.organization_id, "company")
+    custom_values = []
+    for definition in definitions:
+        value = (company.custom_fields or {}).get(definition.key)
+        custom_values.append({"label": definition.label, "value": display_custom_value(definition, value),
+                              "type": definition.field_type})
+    return render(request, "companies/detail.html", {
+        "company": company,
+        "ancestors": list(reversed(ancestors)),
+        "children": list(company.children.order_by("name")[:CHILDREN_SHOWN]),
+        "children_limit": CHILDREN_SHOWN,
+        "contact_links": contact_links[:CONTACTS_SHOWN],
+        "more_contacts": len(contact_links) > CONTACTS_SHOWN,
+        "custom_values": custom_values,
+        "activities": list(Activity.objects.visible_to(user).filter(company=company)
+                           .select_related("actor", "contact")[:TIMELINE_LENGTH]),
+        "timeline_length": TIMELINE_LENGTH,
+        "history": describe_history(company),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def company_create(request):
+    require_writer(request.user)
+    form = CompanyForm(request.POST or None, instance=Company(), user=request.user)
+    if request.method == "POST" and form.is_valid():
+        company = form.save()
+        if company is not None:
+            messages.success(request, f"Added {company}.")
+            return redirect("companies:detail", pk=company.pk)
+    return render(request, "companies/form.html", {"form": form, "company": None},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def company_edit(request, pk):
+    company = get_visible_or_404(request.user, Company.objects.all(), pk, "change")
+    form = CompanyForm(request.POST or None, instance=company, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        if form.save() is not None:
+            messages.success(request, f"Saved {company}.")
+            return redirect("companies:detail", pk=company.pk)
+    return render(request, "companies/form.html", {"form": form, "company": company},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def company_delete(request, pk):
+    """GET: what deleting takes with it; POST: delete."""
+    company = get_visible_or_404(request.user, Company.objects.all(), pk, "delete")
+    if request.method == "POST":
+        name = str(company)
+        delete_company(company)
+        messages.success(request, f"Deleted {name}.")
+        return redirect("companies:list")
+    return render(request, "companies/confirm_delete.html", {
+        "company": company,
+        "links": ContactCompany.objects.filter(company=company).count(),
+        "children": company.children.count(),
+        "activities": Activity.objects.filter(company=company).count(),
+    })
+
+
+@login_required
+@require_GET
+def company_options(request):
+    """<option>s of companies whose name starts with ?q=, for the company pickers."""
+    q = request.GET.get("q", "").strip()
+    companies = Company.objects.visible_to(request.user)
+    if q:
+        companies = companies.filter(Q(name__istartswith=q) | Q(domain__istartswith=q.lower()))
+    exclude = request.GET.get("exclude", "")
+    if exclude.isdigit():
+        companies = companies.exclude(pk=int(exclude))
+    return render(request, "includes/company_options.html",
+                  {"companies": list(companies.order_by("name", "id")[:20]), "q": q})

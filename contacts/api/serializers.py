@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from companies.models import Company
+from contacts.models import (
+    Contact, ContactCompany, ContactRelationship, ContactUserLink, RelationshipType,
+)
+from contacts.services import create_contact, set_tags, update_contact
+from crm.api.serializers import (
+    Expansion, OrgSerializer, StrictInputMixin, TagSummarySerializer, TeamSummarySerializer,
+    UserSummarySerializer, visible_choices,
+)
+from crm.models import Tag, User
+from crm.permissions import Scope
+
+COMPANY_SUMMARY = "companies.api.serializers.CompanySummarySerializer"
+
+
+class ContactSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "display_name", "email"]
+
+
+class ContactSerializer(OrgSerializer):
+    tags = serializers.PrimaryKeyRelatedField(many=True, queryset=Tag.objects.all(), required=False,
+                                              help_text="Ids of the contact's tags; writing replaces them.")
+    companies = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="Linked companies (manage links through /api/contact-companies/).")
+
+    expandable = {
+        "owner": Expansion(UserSummarySerializer, "owner"),
+        "team": Expansion(TeamSummarySerializer, "team"),
+        "tags": Expansion(TagSummarySerializer, "tags", many=True),
+        "companies": Expansion(COMPANY_SUMMARY, "companies", many=True),
+    }
+    prefetch_fields = {"tags": "tags", "companies": "companies"}
+    deferred_fields = ("embedding", "search_vector")
+    write_hints = {
+        "companies": "This field is read-only: link companies through /api/contact-companies/ "
+                     "or POST /api/contacts/{id}/relationships/.",
+    }
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id", "first_name", "middle_name", "last_name", "display_name", "email", "phone", "mobile",
+            "job_title", "department", "companies", "company_name", "birth_date", "website", "linkedin",
+            "twitter", "skype", "telegram", "street", "city", "region", "postal_code", "country", "source",
+            "source_detail", "lifecycle_stage", "score", "industry", "description", "timezone",
+            "preferred_channels", "preferred_contact_time", "notification_opt_ins", "email_consent",
+            "sms_consent", "call_consent", "owner", "team", "tags", "custom_fields", "enrichment", "ai_insights",
+            "search_name", "search_name_rev", "phone_digits", "last_activity_at", "last_contacted_at",
+            "created_by", "created_at", "updated_at", "deleted_at",
+        ]
+
+    # Writes go through the contact services (validation, normalization, tag counts: as everywhere).
+
+    def create(self, validated_data):
+        tags = validated_data.pop("tags", ())
+        return create_contact(organization=self.organization, data=validated_data, actor=self.user, tags=tags)
+
+    def update(self, instance, validated_data):
+        tags = validated_data.pop("tags", None)
+        update_contact(contact=instance, data=validated_data, actor=self.user)
+        if tags is not None:
+            set_tags(instance, tags)
+        return instance
+
+
+class ContactCompanySerializer(OrgSerializer):
+    expandable = {
+        "contact": Expansion(ContactSummarySerializer, "contact"),
+        "company": Expansion(COMPANY_SUMMARY, "company"),
+    }
+    parent_fields = ("contact",)
+
+    class Meta:
+        model = ContactCompany
+        fields = ["id", "contact", "company", "role", "decision_role", "is_primary", "created_at", "updated_at"]
+
+
+class ContactRelationshipSerializer(OrgSerializer):
+    expandable = {
+        "from_contact": Expansion(ContactSummarySerializer, "from_contact"),
+        "to_contact": Expansion(ContactSummarySerializer, "to_contact"),
+    }
+    parent_fields = ("from_contact",)
+
+    class Meta:
+        model = ContactRelationship
+        fields = ["id", "from_contact", "to_contact", "type", "note", "created_at", "updated_at"]
+
+
+class ContactLinkSerializer(StrictInputMixin, serializers.Serializer):
+    """POST /api/contacts/{id}/relationships/: link the contact to another contact (a typed
+    relationship), to a user (their role for the contact) or to a company (job role, primary)."""
+
+    ENTITY_TYPES = ["contact", "user", "company"]
+    # Model errors are reported on the fields of this endpoint.
+    FIELD_FOR = {"to_contact": "entity_id", "user": "entity_id", "company": "entity_id", "type": "role"}
+
+    id = serializers.IntegerField(read_only=True)
+    entity_type = serializers.ChoiceField(choices=ENTITY_TYPES)
+    entity_id = serializers.IntegerField(min_value=1)
+    role = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, default="",
+        help_text=f"contact: one of {', '.join(RelationshipType.values)}; user: one of "
+                  f"{', '.join(ContactUserLink.Role.values)}; company: the job role there (free text).")
+    is_primary = serializers.BooleanField(default=False, help_text="Company links only.")
+
+    def validate(self, attrs):
+        contact = self.context["contact"]
+        request = self.context["request"]
+        scope = Scope.of(request.user)
+        kind, entity_id, role = attrs["entity_type"], attrs["entity_id"], attrs["role"]
+        model = {"contact": Contact, "user": User, "company": Company}[kind]
+        entity = visible_choices(model, request.user, scope).filter(pk=entity_id).first()
+        if entity is None:
+            raise serializers.ValidationError({"entity_id": [f'Invalid pk "{entity_id}" - object does not exist.']})
+        if attrs["is_primary"] and kind != "company":
+            raise serializers.ValidationError({"is_primary": ["Only company links can be primary."]})
+        common = {"organization_id": contact.organization_id}
+        if kind == "contact":
+            self._check_choice(role, RelationshipType.values)
+            link = ContactRelationship(**common, from_contact=contact, to_contact=entity, type=role)
+        elif kind == "user":
+            self._check_choice(role, ContactUserLink.Role.values)
+            link = ContactUserLink(**common, contact=contact, user=entity, role=role)
+        else:
+            link = ContactCompany(**common, contact=contact, company=entity, role=role, is_primary=attrs["is_primary"])
+        try:
+            link.full_clean()
+        except DjangoValidationError as exc:
+            errors = serializers.as_serializer_error(exc)
+            raise serializers.ValidationError({self.FIELD_FOR.get(k, k): v for k, v in errors.items()}) from None
+        attrs["link"] = link
+        return attrs
+
+    @staticmethod
+    def _check_choice(value, choices):
+        if value not in choices:
+            raise serializers.ValidationError({"role": [f"Choose one of: {', '.join(choices)}."]})
+
+    def create(self, validated_data):
+        link = validated_data["link"]
+        link.save()
+        return link
+
+    def to_representation(self, link):
+        if isinstance(link, ContactRelationship):
+            kind, entity_id, role, primary = "contact", link.to_contact_id, link.type, False
+        elif isinstance(link, ContactUserLink):
+            kind, entity_id, role, primary = "user", link.user_id, link.role, False
+        else:
+            kind, entity_id, role, primary = "company", link.company_id, link.role, link.is_primary
+        return {"id": link.pk, "entity_type": kind, "entity_id": entity_id, "role": role, "is_primary": primary}
+
+
+PHONE_TYPES = {value: name.lower() for name, value in vars(phonenumbers.PhoneNumberType).items()
+               if name.isupper() and isinstance(value, int)}
+
+
+class PhoneCheckSerializer(StrictInputMixin, serializers.Serializer):
+    phone = serializers.CharField(max_length=64)
+    region = serializers.CharField(
+        required=False, default=settings.PHONENUMBER_DEFAULT_REGION,
+        help_text="Two-letter country code used for numbers written without +country code.")
+
+    def validate_region(self, value):
+        value = value.strip().upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise serializers.ValidationError("Unknown region: use a two-letter country code such as US or GB.")
+        return value
+
+    def validate(self, attrs):
+        try:
+            number = phonenumbers.parse(attrs["phone"], attrs["region"])
+        except phonenumbers.NumberParseException:
+            raise serializers.ValidationError(
+                {"phone": ["This is not a phone number, e.g. +1 415 555 0100 or 020 7946 0018 with region GB."]}
+            ) from None
+        valid = phonenumbers.is_valid_number(number)
+        fmt = phonenumbers.PhoneNumberFormat
+        return {
+            "valid": valid,
+            "e164": phonenumbers.format_number(number, fmt.E164) if valid else None,
+            "region": phonenumbers.region_code_for_number(number),
+            "number_type": PHONE_TYPES.get(phonenumbers.number_type(number)) if valid else None,
+            "national": phonenumbers.format_number(number, fmt.NATIONAL) if valid else None,
+        }
+
+
+class PhoneCheckResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    e164 = serializers.CharField(allow_null=True)
+    region = serializers.CharField(allow_null=True)
+    number_type = serializers.ChoiceField(choices=sorted(PHONE_TYPES.values()), allow_null=True)
+    national = serializers.CharField(allow_null=True)

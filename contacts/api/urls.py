@@ -1,0 +1,8 @@
+from rest_framework.routers import SimpleRouter
+
+from contacts.api.views import ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
+
+router = SimpleRouter()
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("contact-companies", ContactCompanyViewSet, basename="contact-company")
+router.register("relationships", ContactRelationshipViewSet, basename="relationship")

@@ -1,0 +1,280 @@
+"""Contact pages: list (filters, search as you type, keyset pages), detail with inline
+editing, create/edit, trash. Every row comes through `visible_to`; writes go through
+contacts.forms → contacts.services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from activities.models import Activity
+from contacts.filters import CONTACT_ORDERINGS, ContactFilter, validate_ordering
+from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, inline_form, prepare_filter_form
+from contacts.models import Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic
+from contacts.services import restore_contact, set_tags, soft_delete_contact
+from crm.audit import describe_history
+from crm.custom_fields import definitions_for
+from crm.forms import display_custom_value
+from crm.models import Tag
+from crm.pages import KeysetListView, get_visible_or_404, require_writer, wants_partial
+from crm.pagination import SortKey
+from crm.permissions import CHANGE, DELETE
+
+TIMELINE_LENGTH = 50
+HISTORY_LENGTH = 30
+
+
+def _sort_key(ordering: str) -> SortKey:
+    key, descending = validate_ordering(ordering)
+    # Names sort in "C" collation: that is the order of the search-name index.
+    return SortKey(CONTACT_ORDERINGS[key][0], descending, collation="C" if key == "name" else None)
+
+
+def _tags_prefetch():
+    return Prefetch("tags", queryset=Tag.objects.order_by("name"))
+
+
+class ContactListView(KeysetListView):
+    template_name = "contacts/list.html"
+    results_template_name = "contacts/_results.html"
+    namespace = "contacts"
+    default_ordering = "-created"
+    orderings = {name: _sort_key(name) for key in CONTACT_ORDERINGS for name in (f"-{key}", key)}
+    ordering_labels = {
+        "-created": "Newest first", "created": "Oldest first", "-updated": "Recently updated",
+        "-last_activity": "Recent activity", "name": "Name A–Z", "-name": "Name Z–A",
+        "-score": "Highest score", "score": "Lowest score",
+    }
+
+    def parse_ordering(self, value):
+        value = value or self.default_ordering
+        validate_ordering(value)  # the API's message for an unknown sort
+        return value, self.orderings[value]
+
+    def get_queryset(self):
+        return (Contact.objects.visible_to(self.request.user)
+                .select_related("owner", "team").prefetch_related(_tags_prefetch()))
+
+    def get_filterset(self, queryset):
+        filterset = ContactFilter(self.request.GET, queryset=queryset, request=self.request)
+        prepare_filter_form(filterset.form)
+        return filterset
+
+    def get_context_data(self, context):
+        form = context["filter"].form
+        active = [name for name in form.fields if name not in {"q", "tags_mode"}
+                  and any(v not in ("", "unknown") for v in self.request.GET.getlist(name))]
+        return {
+            "custom_filter_fields": [form[name] for name in form.fields if name.startswith("cf_")],
+            "active_filters": active,
+            "q": self.request.GET.get("q", ""),
+        }
+
+
+class ContactTrashView(KeysetListView):
+    template_name = "contacts/trash.html"
+    results_template_name = "contacts/_trash_results.html"
+    namespace = "contacts-trash"
+    default_ordering = "-deleted"
+    orderings = {"-deleted": SortKey("deleted_at", True, nullable=False)}
+    ordering_labels = {"-deleted": "Recently deleted"}
+
+    def get_queryset(self):
+        return (Contact.all_objects.visible_to(self.request.user).filter(deleted_at__isnull=False)
+                .select_related("owner", "team"))
+
+
+def _contact_detail_context(request, contact) -> dict:
+    user = request.user
+    visible_ids = Contact.objects.visible_to(user).values("pk")
+    definitions = definitions_for(contact.organization_id, "contact")
+    custom_values = []
+    for definition in definitions:
+        value = (contact.custom_fields or {}).get(definition.key)
+        custom_values.append({"label": definition.label, "value": display_custom_value(definition, value),
+                              "type": definition.field_type})
+    tags = list(contact.tags.order_by("name"))
+    contact._prefetched_objects_cache = {**getattr(contact, "_prefetched_objects_cache", {}), "tags": tags}
+    consent = [{"channel": label, "key": value, "status": getattr(contact, f"{value}_consent"),
+                "label": getattr(contact, f"get_{value}_consent_display")()} for value, label in Channel.choices]
+    return {
+        "contact": contact,
+        "inline_fields": [inline_context(contact, name, user) for name in INLINE_FIELDS],
+        "company_links": list(contact.company_links.select_related("company").order_by("-is_primary",
+                                                                                         "company__name")),
+        # Relationships in both directions, only with contacts this user may see.
+        "relationships_out": list(ContactRelationship.objects.filter(from_contact=contact, to_contact__in=visible_ids)
+                                  .select_related("to_contact").order_by("type", "to_contact__display_name")),
+        "relationships_in": list(ContactRelationship.objects.filter(to_contact=contact, from_contact__in=visible_ids)
+                                 .select_related("from_contact").order_by("type", "from_contact__display_name")),
+        "tags": tags,
+        "tag_form": TagAddForm(contact=contact, user=user) if contact.can_change else None,
+        "custom_values": custom_values,
+        "consent": consent,
+        "preferred_channels": [dict(Channel.choices).get(c, c) for c in contact.preferred_channels or []],
+        "subscriptions": [dict(NotificationTopic.choices).get(t, t) for t in contact.notification_opt_ins or []],
+        "consent_events": list(ConsentEvent.objects.filter(contact=contact).select_related("actor")[:20]),
+        "consent_form": ConsentForm(contact=contact, user=user, prefix="consent") if contact.can_change else None,
+        "user_links": list(contact.user_links.select_related("user").order_by("role", "user__full_name")),
+        "activities": list(Activity.objects.visible_to(user).filter(contact=contact)
+                           .select_related("actor", "company")[:TIMELINE_LENGTH]),
+        "timeline_length": TIMELINE_LENGTH,
+        "history": describe_history(contact, limit=HISTORY_LENGTH),
+    }
+
+
+@login_required
+def contact_detail(request, pk):
+    contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team", "created_by"), pk)
+    return render(request, "contacts/detail.html", _contact_detail_context(request, contact))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_create(request):
+    require_writer(request.user)
+    form = ContactForm(request.POST or None, instance=Contact(), user=request.user)
+    if request.method == "POST" and form.is_valid():
+        contact = form.save()
+        if contact is not None:
+            messages.success(request, f"Added {contact}.")
+            return redirect("contacts:detail", pk=contact.pk)
+    return render(request, "contacts/form.html", {"form": form, "contact": None},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_edit(request, pk):
+    contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team"), pk, CHANGE)
+    form = ContactForm(request.POST or None, instance=contact, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        if form.save() is not None:
+            messages.success(request, f"Saved {contact}.")
+            return redirect("contacts:detail", pk=contact.pk)
+    return render(request, "contacts/form.html", {"form": form, "contact": contact},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def contact_delete(request, pk):
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk, DELETE)
+    soft_delete_contact(contact)
+    messages.success(request, f"Moved {contact} to the trash. You can restore it from the trash.")
+    return redirect("contacts:list")
+
+
+@login_required
+@require_POST
+def contact_restore(request, pk):
+    contact = get_visible_or_404(request.user, Contact.all_objects.filter(deleted_at__isnull=False), pk, CHANGE)
+    try:
+        restore_contact(contact)
+    except ValidationError as exc:
+        messages.error(request, f"Could not restore {contact}: {' '.join(exc.messages)}")
+        return redirect("contacts:trash")
+    messages.success(request, f"Restored {contact}.")
+    return redirect("contacts:detail", pk=contact.pk)
+
+
+# -- inline editing (htmx)
+
+def inline_context(contact, field: str, user, form=None) -> dict:
+    model_field = Contact._meta.get_field(field)
+    value = getattr(contact, field)
+    if field == "owner":
+        display = value.get_full_name() if value else ""
+    elif field == "team":
+        display = str(value) if value else ""
+    elif model_field.choices:
+        display = getattr(contact, f"get_{field}_display")() if value else ""
+    else:
+        display = str(value) if value not in (None, "") else ""
+    label = {"lifecycle_stage": "Stage", "score": "Lead score"}.get(field, str(model_field.verbose_name).capitalize())
+    return {"contact": contact, "field": field, "label": label, "value": value, "display": display,
+            "can_change": getattr(contact, "can_change", False), "form": form,
+            "bound": form[field] if form is not None else None}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_inline(request, pk, field):
+    """GET: the value (or, with ?edit=1, a one-field form); POST: save it and return the
+    value, or the form with the error, for htmx to swap in place."""
+    if field not in INLINE_FIELDS:
+        raise Http404("No such field.")
+    editing = request.method == "POST" or request.GET.get("edit")
+    contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team"), pk,
+                                 CHANGE if editing else "view")
+    if request.method == "POST":
+        form = inline_form(contact, field, user=request.user, data=request.POST)
+        if form.is_valid() and form.save() is not None:
+            context = inline_context(contact, field, request.user)
+            context["saved"] = True
+            if not wants_partial(request):
+                return redirect("contacts:detail", pk=contact.pk)
+            return render(request, "contacts/_inline_field.html", context)
+        if not wants_partial(request):
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+            return redirect("contacts:detail", pk=contact.pk)
+        # Show the stored value in the header, not the rejected one.
+        contact.refresh_from_db()
+        return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user, form))
+    if editing:
+        form = inline_form(contact, field, user=request.user)
+        return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user, form))
+    return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user))
+
+
+# -- tags (htmx)
+
+def _tags_response(request, contact, form=None):
+    if not wants_partial(request):
+        return redirect("contacts:detail", pk=contact.pk)
+    tags = list(contact.tags.order_by("name"))
+    contact._prefetched_objects_cache = {"tags": tags}
+    return render(request, "contacts/_tags.html", {
+        "contact": contact, "tags": tags,
+        "tag_form": form if form is not None else TagAddForm(contact=contact, user=request.user)})
+
+
+@login_required
+@require_POST
+def contact_tag_add(request, pk):
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
+    form = TagAddForm(request.POST, contact=contact, user=request.user)
+    if form.is_valid():
+        form.save()
+        form = None
+    return _tags_response(request, contact, form)
+
+
+@login_required
+@require_POST
+def contact_tag_remove(request, pk, tag_pk):
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
+    set_tags(contact, [t for t in contact.tags.all() if t.pk != tag_pk])
+    return _tags_response(request, contact)
+
+
+@login_required
+@require_POST
+def contact_consent(request, pk):
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
+    form = ConsentForm(request.POST, contact=contact, user=request.user, prefix="consent")
+    if form.is_valid() and form.save(ip_address=request.META.get("REMOTE_ADDR")) is not None:
+        event = form.cleaned_data
+        messages.success(request, f"Recorded {dict(Channel.choices)[event['channel']].lower()} consent: "
+                                  f"{event['status']}.")
+    else:
+        messages.error(request, "Could not record consent: " + " ".join(
+            f"{form.fields[name].label if name in form.fields else ''} {e}".strip()
+            for name, errors in form.errors.items() for e in errors))
+    return redirect(reverse("contacts:detail", args=[contact.pk]) + "#consent")

@@ -1,0 +1,50 @@
+"""The base FilterSet of every tenant list (pages and API), and the core models' FilterSets."""
+
+from __future__ import annotations
+
+import django_filters as filters
+
+from crm.models import CustomFieldDefinition, Tag, User
+from crm.permissions import VIEW, Scope
+from crm.querysets import OrgQuerySet
+
+
+class OrgScopedFilterSet(filters.FilterSet):
+    """Narrows every related-object choice to what the requesting user may see in their
+    organization, so a filter value from another organization (or a row hidden from the
+    user) is "not a valid choice" — never a leak, never an empty page that confirms it exists."""
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        user = getattr(request, "user", None)
+        scope = Scope.of(user) if user is not None else None
+        org_id = scope.organization_id if scope else -1
+        self.scope = scope
+        for name, field in self.form.fields.items():
+            qs = getattr(field, "queryset", None)
+            if qs is None:
+                continue
+            if qs.model is User:
+                field.queryset = qs.filter(membership__organization_id=org_id)
+            elif isinstance(qs, OrgQuerySet) and scope is not None:
+                field.queryset = qs.visible_to(user, VIEW)
+            else:
+                field.queryset = qs.filter(organization_id=org_id)
+
+
+class TagFilter(OrgScopedFilterSet):
+    q = filters.CharFilter(field_name="name", lookup_expr="istartswith", label="Name starts with")
+
+    class Meta:
+        model = Tag
+        fields: list[str] = []
+
+
+class CustomFieldDefinitionFilter(OrgScopedFilterSet):
+    model = filters.ChoiceFilter(choices=CustomFieldDefinition.Model.choices)
+    field_type = filters.MultipleChoiceFilter(choices=CustomFieldDefinition.Type.choices)
+    required = filters.BooleanFilter()
+
+    class Meta:
+        model = CustomFieldDefinition
+        fields: list[str] = []

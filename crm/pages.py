@@ -1,0 +1,140 @@
+"""Building blocks of the server-rendered pages: fetching through the visibility gate,
+write checks, 400 pages and the keyset-paginated list view every list page shares."""
+
+from __future__ import annotations
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.views import View
+
+from crm.pagination import PAGE_SIZES, InvalidCursor, KeysetPaginator, SortKey, page_size_from
+from crm.permissions import CHANGE, DELETE, VIEW, Scope
+
+
+def get_visible_or_404(user, queryset, pk, action: str = VIEW, *, perms=(CHANGE, DELETE)):
+    """The row `pk` of `queryset` if `user` may see it, else 404 (same answer for "does not
+    exist" and "not yours"). With a write `action`, a row the user sees but may not change
+    is a 403. The row carries `can_change` / `can_delete` (one query in all)."""
+    visible = queryset.visible_to(user, VIEW)
+    annotations = {f"can_{a}": Exists(queryset.visible_to(user, a).filter(pk=OuterRef("pk")))
+                   for a in set(perms) | ({action} - {VIEW})}
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    obj = visible.annotate(**annotations).filter(pk=pk).first()
+    if obj is None:
+        raise Http404("No such record.")
+    if action != VIEW and not getattr(obj, f"can_{action}"):
+        raise PermissionDenied("You can see this record but not change it.")
+    return obj
+
+
+def require_writer(user) -> Scope:
+    """Creating records needs a role that writes (a viewer is read-only)."""
+    scope = Scope.of(user)
+    if scope is None or not scope.can_write:
+        raise PermissionDenied("Your role is read-only.")
+    return scope
+
+
+def bad_request(request, message: str, *, title: str = "We couldn't show that page"):
+    return render(request, "400.html", {"message": message, "title": title}, status=400)
+
+
+def wants_partial(request) -> bool:
+    """An htmx request that swaps part of the page (not a boosted navigation or a
+    history restore, which need the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+class KeysetListView(LoginRequiredMixin, View):
+    """A list page: the model's rows visible to the user, optionally filtered by a
+    FilterSet, sorted by one of `orderings` and paginated by keyset. htmx requests get
+    just the results partial.
+
+    Subclasses name `template_name`, `results_template_name`, `orderings` and
+    `default_ordering`, and may override `get_queryset` / `get_filterset`.
+    """
+
+    template_name = ""
+    results_template_name = ""
+    orderings: dict[str, SortKey] = {}
+    ordering_labels: dict[str, str] = {}
+    default_ordering = ""
+    namespace = ""
+
+    def get_queryset(self):
+        raise NotImplementedError
+
+    def get_filterset(self, queryset):
+        return None
+
+    def filter_queryset(self, queryset):
+        return queryset
+
+    def parse_ordering(self, value: str) -> tuple[str, SortKey]:
+        value = value or self.default_ordering
+        if value not in self.orderings:
+            choices = ", ".join(self.orderings)
+            raise ValidationError({"ordering": f"Unknown sort {value!r}; use one of {choices}."})
+        return value, self.orderings[value]
+
+    def get(self, request, *args, **kwargs):
+        try:
+            ordering, sort = self.parse_ordering(request.GET.get("ordering", ""))
+        except ValidationError as exc:
+            return bad_request(request, " ".join(exc.messages), title="Unknown sort order")
+        queryset = self.get_queryset()
+        filterset = self.get_filterset(queryset)
+        filter_errors = None
+        if filterset is not None:
+            if not filterset.is_valid():
+                # Show the list without the filters that do not make sense, and say which.
+                fields = filterset.form.fields
+                filter_errors = [(str(fields[name].label or name) if name in fields else name, list(errors))
+                                 for name, errors in filterset.errors.items()]
+            queryset = filterset.qs
+        queryset = self.filter_queryset(queryset)
+        page_size = page_size_from(request.GET.get("per_page"))
+        paginator = KeysetPaginator(queryset, sort, page_size=page_size, namespace=self.namespace,
+                                    sort_name=ordering)
+        try:
+            page = paginator.page(request.GET.get("cursor"))
+        except InvalidCursor as exc:
+            return bad_request(request, str(exc), title="This page link doesn't work")
+        params = request.GET.copy()
+        params.pop("cursor", None)
+        context = {
+            "page": page,
+            "filter": filterset,
+            "filter_errors": filter_errors,
+            "ordering": ordering,
+            "ordering_choices": self.ordering_choices(ordering),
+            "page_size": page_size,
+            "page_sizes": PAGE_SIZES,
+            "base_query": params.urlencode(),
+            "is_filtered": any(value for key, values in request.GET.lists()
+                               if key not in {"ordering", "per_page", "cursor"} for value in values),
+        }
+        context.update(self.get_context_data(context))
+        template = self.results_template_name if wants_partial(request) else self.template_name
+        response = render(request, template, context)
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+    def get_context_data(self, context: dict) -> dict:
+        return {}
+
+    def ordering_choices(self, current: str) -> list[tuple[str, str]]:
+        """The sorts the page offers (labelled ones), plus the current one if it came from a link."""
+        choices = list(self.ordering_labels.items()) or [(key, key) for key in self.orderings]
+        if current not in dict(choices):
+            choices.append((current, current.lstrip("-").replace("_", " ").capitalize()
+                            + (" (descending)" if current.startswith("-") else "")))
+        return choices
