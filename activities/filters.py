@@ -7,7 +7,7 @@ import django_filters as filters
 from activities.models import Activity
 from companies.models import Company
 from contacts.models import Contact
-from crm.filters import OrgScopedFilterSet
+from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import User
 
 
@@ -20,8 +20,8 @@ class ActivityFilter(OrgScopedFilterSet):
     actor = filters.ModelChoiceFilter(queryset=User.objects.all())
     assigned_to = filters.ModelChoiceFilter(queryset=User.objects.all())
     open_tasks = filters.BooleanFilter(method="filter_open_tasks", label="Open tasks only")
-    occurred_after = filters.DateFilter(field_name="occurred_at", lookup_expr="date__gte")
-    occurred_before = filters.DateFilter(field_name="occurred_at", lookup_expr="date__lte")
+    occurred_after = DayFromFilter(field_name="occurred_at")
+    occurred_before = DayToFilter(field_name="occurred_at")
 
     class Meta:
         model = Activity

@@ -47,3 +47,55 @@ def cases():
         for label, text in (("full text, selective", f"{first} {last}"), ("full text, common word", "john")):
             yield (f"search page {who}: {label} {text!r}", lambda u=user, t=text: full_text(u, t),
                    SEARCH_TARGET_MS)
+
+
+LIST_TARGET_MS = 100
+
+
+def _list_params(user):
+    """One value per offered filter, taken from the data, plus every offered sort."""
+    from contacts.models import ContactCompany, ContactTag
+    from crm.models import Team
+
+    c = Contact.objects.visible_to(user).exclude(owner=None).exclude(team=None).order_by("-created_at").first()
+    tag = ContactTag.objects.filter(contact__organization_id=c.organization_id).values_list("tag_id", flat=True)[:1][0]
+    company = (ContactCompany.objects.filter(contact__organization_id=c.organization_id)
+               .values_list("company_id", flat=True)[:1][0])
+    team = Team.objects.filter(organization_id=c.organization_id).values_list("pk", flat=True)[:1][0]
+    filters = [
+        ("no filter", {}),
+        ("stage", {"lifecycle_stage": "customer"}),
+        ("source", {"source": "referral"}),
+        ("owner", {"owner": c.owner_id}),
+        ("team", {"team": team}),
+        ("tag", {"tags": tag}),
+        ("company", {"company": company}),
+        ("created range", {"created_after": "2025-01-01", "created_before": "2025-06-30"}),
+        ("score range", {"score_min": 80, "score_max": 90}),
+        ("has phone", {"has_phone": "true"}),
+        ("sms consent", {"sms_consent": "unknown"}),
+        ("custom field (select)", {"cf_preferred_language": "German"}),
+        ("custom field (number range)", {"cf_annual_budget_min": 100000}),
+        ("search q", {"q": c.first_name[:3]}),
+    ]
+    sorts = [("-created", {}), ("created", {"ordering": "created"}), ("-updated", {"ordering": "-updated"}),
+             ("-last_activity", {"ordering": "-last_activity"}), ("name", {"ordering": "name"}),
+             ("-score", {"ordering": "-score"})]
+    return filters, sorts
+
+
+def list_cases():
+    from django.test import Client
+
+    admin, rep = _users()
+    for who, user in (("admin", admin), ("rep", rep)):
+        client = Client()
+        client.force_login(user)
+        filters, sorts = _list_params(user)
+        for kind, url, extra in (("page", "/contacts/", {"per_page": 50}),
+                                 ("API", "/api/contacts/", {"page_size": 50})):
+            for label, params in filters + [(f"sort {name}", p) for name, p in sorts[1:]]:
+                def request(c=client, u=url, p={**params, **extra}):
+                    response = c.get(u, p)
+                    assert response.status_code == 200, (u, p, response.status_code, response.content[:300])
+                yield f"{kind} {who}: {label}", request, LIST_TARGET_MS

@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db.models import Q
 
 from companies.models import Company, normalize_domain
-from crm.filters import OrgScopedFilterSet
+from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import User
 
 
@@ -21,19 +21,31 @@ class CompanyFilter(OrgScopedFilterSet):
     owner = filters.ModelMultipleChoiceFilter(queryset=User.objects.all())
     unowned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Without owner")
     parent = filters.ModelChoiceFilter(queryset=Company.objects.all())
-    created_after = filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    created_after = DayFromFilter(field_name="created_at")
+    created_before = DayToFilter(field_name="created_at")
 
     class Meta:
         model = Company
         fields: list[str] = []
 
     def filter_q(self, queryset, name, value):
-        value = (value or "").strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(name__istartswith=value) | Q(domain__startswith=normalize_domain(value)))
+        return search_prefix(queryset, value)
 
     def filter_country(self, queryset, name, value):
         return queryset.filter(country=value.upper()) if value else queryset
 
+
+
+def search_prefix(queryset, text: str):
+    """Companies whose name (case- and accent-insensitive) or domain starts with `text`;
+    the name condition is a range on the C-collated search-name index."""
+    from django.db.models.functions import Collate
+
+    from crm.search import fold, prefix_upper_bound
+
+    folded = fold(text)
+    if not folded:
+        return queryset
+    return queryset.alias(name_c=Collate("search_name", "C")).filter(
+        Q(name_c__gte=folded, name_c__lt=prefix_upper_bound(folded))
+        | Q(domain__startswith=normalize_domain(text)))

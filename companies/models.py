@@ -16,7 +16,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from crm.custom_fields import clean_custom_fields
 from crm.search import fold
 from crm.models import OrgModel
-from crm.permissions import CHANGE, DELETE, VIEW
+from crm.permissions import CHANGE, DELETE, VIEW, Role
 
 def validate_timezone(value: str) -> None:
     """An IANA time zone name such as Europe/Berlin (checked against the tz database,
@@ -126,7 +126,7 @@ class Company(OrgModel, Address):
     @classmethod
     def visibility_q(cls, scope, action):
         # Shared reference data: every member sees them; admins, managers and the owner change them.
-        if action == VIEW or scope.is_admin or scope.role == "manager":
+        if action == VIEW or scope.is_admin or scope.role == Role.MANAGER:
             return Q()
         if action in (CHANGE, DELETE) and scope.can_write:
             return Q(owner_id=scope.user_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from activities.models import Activity
 from companies.forms import CompanyForm
+from companies.filters import search_prefix
 from companies.models import Company
 from companies.services import delete_company
 from contacts.models import Contact, ContactCompany
@@ -39,7 +39,7 @@ class CompanyListView(KeysetListView):
 
     def filter_queryset(self, queryset):
         q = self.request.GET.get("q", "").strip()
-        return queryset.filter(name__istartswith=q) if q else queryset
+        return search_prefix(queryset, q)
 
     def get_context_data(self, context):
         return {"q": self.request.GET.get("q", "")}
@@ -130,8 +130,7 @@ def company_options(request):
     """<option>s of companies whose name starts with ?q=, for the company pickers."""
     q = request.GET.get("q", "").strip()
     companies = Company.objects.visible_to(request.user)
-    if q:
-        companies = companies.filter(Q(name__istartswith=q) | Q(domain__istartswith=q.lower()))
+    companies = search_prefix(companies, q)
     exclude = request.GET.get("exclude", "")
     if exclude.isdigit():
         companies = companies.exclude(pk=int(exclude))

@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema_field
 
 from companies.models import Company
 from contacts.models import (
-    Channel, ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
+    ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
     LifecycleStage, RelationshipType, Source,
 )
-from crm.filters import OrgScopedFilterSet
+from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import CustomFieldDefinition, Tag, Team, User
 from crm.pagination import SortKey
 from crm.search import fold
@@ -93,12 +93,12 @@ class ContactFilter(OrgScopedFilterSet):
     tags_mode = filters.ChoiceFilter(choices=[("any", "Any of the tags"), ("all", "All of the tags")],
                                      method="noop", empty_label=None)
     company = filters.ModelChoiceFilter(queryset=Company.objects.all(), method="filter_company")
-    created_after = filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
-    updated_after = filters.DateFilter(field_name="updated_at", lookup_expr="date__gte")
-    updated_before = filters.DateFilter(field_name="updated_at", lookup_expr="date__lte")
-    last_activity_after = filters.DateFilter(field_name="last_activity_at", lookup_expr="date__gte")
-    last_activity_before = filters.DateFilter(field_name="last_activity_at", lookup_expr="date__lte")
+    created_after = DayFromFilter(field_name="created_at")
+    created_before = DayToFilter(field_name="created_at")
+    updated_after = DayFromFilter(field_name="updated_at")
+    updated_before = DayToFilter(field_name="updated_at")
+    last_activity_after = DayFromFilter(field_name="last_activity_at")
+    last_activity_before = DayToFilter(field_name="last_activity_at")
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
     has_email = filters.BooleanFilter(method="filter_has", field_name="email")

@@ -129,6 +129,6 @@ def record_consent(*, contact: Contact, channel: str, status: str, source: str, 
     event.full_clean()
     event.save()
     field = f"{channel}_consent"
-    Contact.all_objects.filter(pk=contact.pk).update(**{field: status})
+    Contact.all_objects.filter(pk=contact.pk).update(**{field: status}, updated_at=timezone.now())
     setattr(contact, field, status)
     return event

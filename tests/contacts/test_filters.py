@@ -133,3 +133,14 @@ def test_search_keys_follow_edits_and_primary_company(world):
     contact.save(update_fields=["last_name"])
     stored = Contact.objects.get(pk=contact.pk)
     assert (stored.display_name, stored.search_name_rev) == ("Zoë Berg", "berg zoe")
+
+
+def test_day_ranges_include_the_whole_day_and_use_plain_timestamp_bounds(world):
+    late = create_contact(organization=world.org, data={"first_name": "Late"})
+    moment = timezone.make_aware(datetime.datetime(2026, 3, 10, 23, 30))
+    Contact.objects.filter(pk=late.pk).update(created_at=moment)
+    assert names(run(world, world.admin, {"created_before": "2026-03-10", "created_after": "2026-03-10"})) == ["Late"]
+    assert names(run(world, world.admin, {"created_before": "2026-03-09"})) == []
+    assert names(run(world, world.admin, {"created_after": "2026-03-11"})) == []
+    f = run(world, world.admin, {"created_after": "2026-03-10"})
+    assert f.is_valid() and "::date" not in str(f.qs.query)

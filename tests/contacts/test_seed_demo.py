@@ -185,8 +185,6 @@ def test_seeded_search_keys_match_what_save_derives():
     for contact in Contact.all_objects.all()[:120]:
         stored = (contact.search_name, contact.search_name_rev, contact.company_name, contact.phone_digits)
         contact.derive_fields()
-        from contacts.models import ContactCompany
-
         link = ContactCompany.objects.filter(contact=contact).order_by("-is_primary", "id").first()
         assert stored == (contact.search_name, contact.search_name_rev,
                           link.company.name if link else "", contact.phone_digits)

@@ -10,7 +10,7 @@ from companies.models import Company
 from contacts.models import (
     ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
 )
-from crm.models import CustomFieldDefinition, Membership, Organization, Tag, Team, User
+from crm.models import CustomFieldDefinition, Organization, Tag, Team, User
 
 pytestmark = pytest.mark.django_db
 

@@ -72,7 +72,7 @@ def test_list_keyset_walk_and_constant_queries(client, world):
 def test_detail_shows_hierarchy_people_and_activities(client, world, alices_contact, ritas_contact):
     parent = Company.objects.create(organization=world.org, name="Mega Holding")
     company = Company.objects.create(organization=world.org, name="Initech", parent=parent, industry="Software")
-    child = Company.objects.create(organization=world.org, name="Initech Labs", parent=company)
+    Company.objects.create(organization=world.org, name="Initech Labs", parent=company)
     ContactCompany.objects.create(organization=world.org, contact=alices_contact, company=company, role="CTO",
                                   decision_role="champion", is_primary=True)
     ContactCompany.objects.create(organization=world.org, contact=ritas_contact, company=company, role="CFO")
@@ -222,3 +222,13 @@ def test_company_picker_options(client, world, company):
     page = body(response)
     assert "Initech" in page and "Initrode" in page and "Foreign" not in page
     assert page.count("<option") == 3
+
+
+def test_company_search_is_accent_insensitive_prefix(client, world):
+    Company.objects.create(organization=world.org, name="Ærø Shipping", domain="aero.test")
+    Company.objects.create(organization=world.org, name="Other")
+    client.force_login(world.alice)
+    body = client.get("/companies/", {"q": "aero"}).content.decode()
+    assert "Ærø Shipping" in body and "Other" not in body
+    body = client.get("/companies/options/", {"q": "AERO"}).content.decode()
+    assert "Ærø Shipping" in body
