@@ -19,7 +19,6 @@ install: $(STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 
 run: migrate
 	KITH_COLLECTSTATIC=1 $(BIN)/python manage.py collectstatic --noinput -v0

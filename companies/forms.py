@@ -20,6 +20,7 @@ MODEL_FIELDS = [name for _, names in FIELDSETS for name in names]
 
 
 class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
+    fieldset_layout = FIELDSETS
     custom_fields_model = "company"
 
     class Meta:
@@ -87,9 +88,3 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
             return None
         self.instance = company
         return company
-
-    def fieldsets(self):
-        sets = [(title, [self[name] for name in names if name in self.fields]) for title, names in FIELDSETS]
-        if self.custom_field_names:
-            sets.append(("Custom fields", [self[name] for name in self.custom_field_names]))
-        return sets

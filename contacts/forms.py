@@ -30,6 +30,7 @@ INLINE_FIELDS = ["first_name", "last_name", "email", "phone", "mobile", "job_tit
 
 
 class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
+    fieldset_layout = FIELDSETS
     custom_fields_model = "contact"
 
     tags = forms.ModelMultipleChoiceField(queryset=Tag.objects.none(), required=False,
@@ -116,14 +117,6 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             return None
         self.instance = contact
         return contact
-
-    def fieldsets(self):
-        """(title, bound fields) for the page, custom fields last."""
-        sets = [(title, [self[name] for name in names if name in self.fields]) for title, names in FIELDSETS]
-        if self.custom_field_names:
-            sets.append(("Custom fields", [self[name] for name in self.custom_field_names]))
-        return [(title, fields) for title, fields in sets if fields]
-
 
 def inline_form(contact, field: str, *, user, data=None) -> ContactForm:
     """A form with one field of the contact, for editing it in place."""

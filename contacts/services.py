@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from contacts.models import ConsentEvent, Contact, ContactTag
 from crm.models import Tag
+from crm.services import apply_changes, editable_fields, save_validated
 
-# Fields a caller may set through create/update (everything else is derived or managed).
-EDITABLE_FIELDS = {
-    f.name for f in Contact._meta.concrete_fields if f.editable and f.name not in {"id", "organization"}
-}
-
-
-def _apply(contact: Contact, data: dict) -> list[str]:
-    unknown = sorted(set(data) - EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This field cannot be set." for name in unknown})
-    changed = []
-    for name, value in data.items():
-        field = Contact._meta.get_field(name)
-        if field.is_relation:
-            new = value.pk if isinstance(value, models.Model) else value
-            if getattr(contact, field.attname) != new:
-                setattr(contact, field.attname, new)
-                changed.append(name)
-        elif getattr(contact, name) != value:
-            setattr(contact, name, value)
-            changed.append(name)
-    return changed
-
-
-def _save_validated(contact: Contact, **save_kwargs) -> Contact:
-    contact.full_clean()
-    try:
-        with transaction.atomic():
-            contact.save(**save_kwargs)
-    except IntegrityError as exc:
-        # A concurrent insert won the race on a unique constraint.
-        if "contact_email_unique_per_org" in str(exc):
-            raise ValidationError({"email": "A contact with this email already exists in your organization."}) \
-                from None
-        raise
-    return contact
+EDITABLE_FIELDS = editable_fields(Contact)
 
 
 @transaction.atomic
 def create_contact(*, organization, data: dict, actor=None, tags=()) -> Contact:
     """Validate and create a contact; raises ValidationError naming the field at fault."""
     contact = Contact(organization=organization, created_by=actor)
-    _apply(contact, data)
-    _save_validated(contact)
+    apply_changes(contact, data, EDITABLE_FIELDS)
+    save_validated(contact)
     if tags:
         set_tags(contact, tags)
     return contact
@@ -62,9 +28,9 @@ def create_contact(*, organization, data: dict, actor=None, tags=()) -> Contact:
 @transaction.atomic
 def update_contact(*, contact: Contact, data: dict, actor=None) -> list[str]:
     """Validate and save the changed fields; returns their names."""
-    changed = _apply(contact, data)
+    changed = apply_changes(contact, data, EDITABLE_FIELDS)
     if changed:
-        _save_validated(contact)
+        save_validated(contact)
     return changed
 
 

@@ -98,6 +98,16 @@ class CustomFieldsFormMixin:
     """Adds one form field per custom-field definition of the organization (`cf_<key>`),
     validates them with crm.custom_fields and hands back the JSONB value."""
 
+    fieldset_layout: list = []  # [(title, [field names])] of the page form
+
+    def fieldsets(self):
+        """(title, bound fields) for the page, custom fields last; empty sets left out."""
+        sets = [(title, [self[name] for name in names if name in self.fields])
+                for title, names in self.fieldset_layout]
+        if self.custom_field_names:
+            sets.append(("Custom fields", [self[name] for name in self.custom_field_names]))
+        return [(title, fields) for title, fields in sets if fields]
+
     custom_fields_model = ""
 
     def add_custom_fields(self, organization_id: int, current: dict | None):

@@ -71,3 +71,50 @@ def recount_tag_usage(organization_id: int) -> int:
     )
     actual = Coalesce(Subquery(counts), 0)
     return Tag.objects.filter(organization_id=organization_id).exclude(usage_count=actual).update(usage_count=actual)
+
+
+def editable_fields(model) -> set[str]:
+    """Fields a caller may set through a service's create/update (not id, organization,
+    nor anything derived or managed, which are non-editable)."""
+    return {f.name for f in model._meta.concrete_fields if f.editable and f.name not in {"id", "organization"}}
+
+
+def apply_changes(instance, data: dict, allowed: set[str]) -> list[str]:
+    """Set `data` on `instance` (related fields by object or id); returns the changed names.
+    Names outside `allowed` are a ValidationError naming each."""
+    from django.core.exceptions import ValidationError
+    from django.db import models
+
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in unknown})
+    changed = []
+    for name, value in data.items():
+        field = instance._meta.get_field(name)
+        attname, new = name, value
+        if field.is_relation:
+            attname, new = field.attname, (value.pk if isinstance(value, models.Model) else value)
+        if getattr(instance, attname) != new:
+            setattr(instance, attname, new)
+            changed.append(name)
+    return changed
+
+
+def save_validated(instance, **save_kwargs):
+    """full_clean() then save; a unique constraint lost to a concurrent write is reported
+    like the validation would have (on the constraint's field, with its message)."""
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError
+
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save(**save_kwargs)
+    except IntegrityError as exc:
+        fields = getattr(instance, "constraint_error_fields", {})
+        for constraint in instance._meta.constraints:
+            field = fields.get(getattr(constraint, "violation_error_code", None))
+            if field and constraint.name in str(exc):
+                raise ValidationError({field: constraint.violation_error_message}) from None
+        raise
+    return instance

@@ -265,3 +265,21 @@ def test_duplicate_names_and_links_are_reported_on_their_field(world):
     with pytest.raises(ValidationError) as excinfo:
         ContactRelationship(organization=world.org, from_contact=a, to_contact=b, type="colleague").full_clean()
     assert "to_contact" in errors_of(excinfo)
+
+
+def test_a_unique_constraint_lost_to_a_concurrent_write_names_the_field(world, monkeypatch):
+    """Validation passed, then another request saved the same email first."""
+    from crm.services import save_validated
+
+    create_contact(organization=world.org, data={"first_name": "First", "email": "race@example.com"})
+    late = Contact(organization=world.org, first_name="Late", email="race@example.com")
+    monkeypatch.setattr(late, "full_clean", lambda: None)
+    with pytest.raises(ValidationError) as excinfo:
+        save_validated(late)
+    assert errors_of(excinfo) == {"email": ["A contact with this email already exists in your organization."]}
+    dup = Company(organization=world.org, name="Dup", domain="dup.test")
+    Company.objects.create(organization=world.org, name="Orig", domain="dup.test")
+    monkeypatch.setattr(dup, "full_clean", lambda: None)
+    with pytest.raises(ValidationError) as excinfo:
+        save_validated(dup)
+    assert "domain" in errors_of(excinfo)
