@@ -14,9 +14,9 @@ from crm.models import User
 class ActivityFilter(OrgScopedFilterSet):
     contact = filters.ModelChoiceFilter(queryset=Contact.objects.all())
     company = filters.ModelChoiceFilter(queryset=Company.objects.all())
-    type = filters.MultipleChoiceFilter(choices=Activity.Type.choices)
+    type = filters.MultipleChoiceFilter(distinct=False, choices=Activity.Type.choices)
     direction = filters.ChoiceFilter(choices=Activity.Direction.choices)
-    status = filters.MultipleChoiceFilter(choices=Activity.Status.choices)
+    status = filters.MultipleChoiceFilter(distinct=False, choices=Activity.Status.choices)
     actor = filters.ModelChoiceFilter(queryset=User.objects.all())
     assigned_to = filters.ModelChoiceFilter(queryset=User.objects.all())
     open_tasks = filters.BooleanFilter(method="filter_open_tasks", label="Open tasks only")

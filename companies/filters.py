@@ -14,11 +14,11 @@ from crm.models import User
 class CompanyFilter(OrgScopedFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or domain starts with")
     industry = filters.CharFilter(lookup_expr="iexact")
-    size_band = filters.MultipleChoiceFilter(choices=Company.Size.choices)
+    size_band = filters.MultipleChoiceFilter(distinct=False, choices=Company.Size.choices)
     country = filters.CharFilter(
         method="filter_country",
         validators=[RegexValidator(r"^[A-Za-z]{2}$", "Use a two-letter ISO country code, e.g. US or DE.")])
-    owner = filters.ModelMultipleChoiceFilter(queryset=User.objects.all())
+    owner = filters.ModelMultipleChoiceFilter(distinct=False, queryset=User.objects.all())
     unowned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull", label="Without owner")
     parent = filters.ModelChoiceFilter(queryset=Company.objects.all())
     created_after = DayFromFilter(field_name="created_at")

@@ -45,7 +45,7 @@ class TagFilter(OrgScopedFilterSet):
 
 class CustomFieldDefinitionFilter(OrgScopedFilterSet):
     model = filters.ChoiceFilter(choices=CustomFieldDefinition.Model.choices)
-    field_type = filters.MultipleChoiceFilter(choices=CustomFieldDefinition.Type.choices)
+    field_type = filters.MultipleChoiceFilter(distinct=False, choices=CustomFieldDefinition.Type.choices)
     required = filters.BooleanFilter()
 
     class Meta:

@@ -144,3 +144,10 @@ def test_day_ranges_include_the_whole_day_and_use_plain_timestamp_bounds(world):
     assert names(run(world, world.admin, {"created_after": "2026-03-11"})) == []
     f = run(world, world.admin, {"created_after": "2026-03-10"})
     assert f.is_valid() and "::date" not in str(f.qs.query)
+
+
+def test_choice_filters_do_not_force_select_distinct(world, people):
+    f = run(world, world.admin, {"owner": [world.alice.pk], "team": [world.team_a.pk],
+                                 "lifecycle_stage": ["lead"], "source": ["referral"]})
+    assert f.is_valid()
+    assert "DISTINCT" not in str(f.qs.query)
