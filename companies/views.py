@@ -17,7 +17,7 @@ from contacts.models import Contact, ContactCompany
 from crm.audit import describe_history
 from crm.custom_fields import definitions_for
 from crm.forms import display_custom_value
-from crm.pages import KeysetListView, get_visible_or_404, require_writer
+from crm.pages import KeysetListView, form_page, get_visible_or_404, require_writer
 from crm.pagination import SortKey
 
 CONTACTS_SHOWN = 100
@@ -84,13 +84,8 @@ def company_detail(request, pk):
 def company_create(request):
     require_writer(request.user)
     form = CompanyForm(request.POST or None, instance=Company(), user=request.user)
-    if request.method == "POST" and form.is_valid():
-        company = form.save()
-        if company is not None:
-            messages.success(request, f"Added {company}.")
-            return redirect("companies:detail", pk=company.pk)
-    return render(request, "companies/form.html", {"form": form, "company": None},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="companies/form.html", context={"company": None},
+                     detail="companies:detail", success="Added {obj}.")
 
 
 @login_required
@@ -98,12 +93,8 @@ def company_create(request):
 def company_edit(request, pk):
     company = get_visible_or_404(request.user, Company.objects.all(), pk, "change")
     form = CompanyForm(request.POST or None, instance=company, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        if form.save() is not None:
-            messages.success(request, f"Saved {company}.")
-            return redirect("companies:detail", pk=company.pk)
-    return render(request, "companies/form.html", {"form": form, "company": company},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="companies/form.html", context={"company": company},
+                     detail="companies:detail", success="Saved {obj}.")
 
 
 @login_required

@@ -22,7 +22,7 @@ from crm.audit import describe_history
 from crm.custom_fields import definitions_for
 from crm.forms import display_custom_value
 from crm.models import Tag
-from crm.pages import KeysetListView, get_visible_or_404, require_writer, wants_partial
+from crm.pages import KeysetListView, form_page, get_visible_or_404, require_writer, wants_partial
 from crm.pagination import SortKey
 from crm.permissions import CHANGE, DELETE
 
@@ -140,13 +140,8 @@ def contact_detail(request, pk):
 def contact_create(request):
     require_writer(request.user)
     form = ContactForm(request.POST or None, instance=Contact(), user=request.user)
-    if request.method == "POST" and form.is_valid():
-        contact = form.save()
-        if contact is not None:
-            messages.success(request, f"Added {contact}.")
-            return redirect("contacts:detail", pk=contact.pk)
-    return render(request, "contacts/form.html", {"form": form, "contact": None},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="contacts/form.html", context={"contact": None},
+                     detail="contacts:detail", success="Added {obj}.")
 
 
 @login_required
@@ -154,12 +149,8 @@ def contact_create(request):
 def contact_edit(request, pk):
     contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team"), pk, CHANGE)
     form = ContactForm(request.POST or None, instance=contact, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        if form.save() is not None:
-            messages.success(request, f"Saved {contact}.")
-            return redirect("contacts:detail", pk=contact.pk)
-    return render(request, "contacts/form.html", {"form": form, "contact": contact},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="contacts/form.html", context={"contact": contact},
+                     detail="contacts:detail", success="Saved {obj}.")
 
 
 @login_required

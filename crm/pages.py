@@ -7,7 +7,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import Http404
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
@@ -44,6 +45,18 @@ def require_writer(user) -> Scope:
 
 def bad_request(request, message: str, *, title: str = "We couldn't show that page"):
     return render(request, "400.html", {"message": message, "title": title}, status=400)
+
+
+def form_page(request, form, *, template: str, context: dict, detail: str, success: str):
+    """Create/edit pages: GET shows the form; a valid POST saves through the form (which
+    calls the services), flashes `success` ("Added {obj}.") and goes to the `detail` URL;
+    invalid input is shown again with 400."""
+    if request.method == "POST" and form.is_valid():
+        obj = form.save()
+        if obj is not None:
+            messages.success(request, success.format(obj=obj))
+            return redirect(detail, pk=obj.pk)
+    return render(request, template, {"form": form, **context}, status=400 if form.errors else 200)
 
 
 def wants_partial(request) -> bool:
