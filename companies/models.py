@@ -137,7 +137,9 @@ class Company(OrgModel, Address):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"search_name"}
-        renamed = self.pk is not None and not Company.objects.filter(pk=self.pk, name=self.name).exists()
+        name_saved = update_fields is None or "name" in update_fields
+        renamed = (name_saved and self.pk is not None
+                   and not Company.objects.filter(pk=self.pk, name=self.name).exists())
         super().save(*args, **kwargs)
         if renamed:
             from contacts.models import refresh_company_names

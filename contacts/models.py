@@ -287,7 +287,9 @@ class Contact(OrgModel, Address):
             kwargs["update_fields"] = update_fields | {
                 derived for derived, sources in self.DERIVED_FROM.items() if sources & update_fields}
         super().save(*args, **kwargs)
-        NameWord.add(self.organization_id, self.search_name)
+        # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
+        if update_fields is None or "search_name" in kwargs["update_fields"]:
+            NameWord.add(self.organization_id, self.search_name)
 
     def soft_delete(self):
         self.deleted_at = timezone.now()
