@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from activities.api.urls import router as activities_router
 from companies.api.urls import router as companies_router
+from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 
@@ -26,6 +27,8 @@ def not_found(request, *args, **kwargs):
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("search/", SearchView.as_view(), name="search"),
+    path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,
