@@ -78,10 +78,7 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         if only is None:
             self.add_custom_fields(scope.organization_id, instance.custom_fields)
         else:
-            self.custom_definitions = []
-            for name in list(self.fields):
-                if name not in only:
-                    del self.fields[name]
+            self.limit_fields(only)
 
     def _post_clean(self):
         # Model validation happens once, in contacts.services (which also saves): the
@@ -117,15 +114,6 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             return None
         self.instance = contact
         return contact
-
-def inline_form(contact, field: str, *, user, data=None) -> ContactForm:
-    """A form with one field of the contact, for editing it in place."""
-    if field not in INLINE_FIELDS:
-        raise ValueError(field)
-    form = ContactForm(data, instance=contact, user=user, only=[field], prefix=f"inline-{field}")
-    form.fields[field].widget.attrs["autofocus"] = True
-    return form
-
 
 class TagAddForm(forms.Form):
     tag = forms.ModelChoiceField(queryset=Tag.objects.none(), empty_label="Add a tag…")
