@@ -1,6 +1,7 @@
 from django.urls import path
 
 from companies import views
+from crm.views_history import revert_company_change
 
 app_name = "companies"
 urlpatterns = [
@@ -10,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/", views.company_detail, name="detail"),
     path("<int:pk>/edit/", views.company_edit, name="edit"),
     path("<int:pk>/delete/", views.company_delete, name="delete"),
+    path("<int:pk>/history/<int:event_id>/revert/", revert_company_change, name="history_revert"),
 ]

@@ -4,10 +4,11 @@ from companies.api.serializers import CompanySerializer
 from companies.filters import CompanyFilter
 from companies.models import Company
 from companies.services import delete_company
+from crm.api.history import HistoryMixin
 from crm.api.views import OrgViewSet, sorts
 
 
-class CompanyViewSet(OrgViewSet):
+class CompanyViewSet(HistoryMixin, OrgViewSet):
     """Companies are shared reference data: every member reads them; admins, managers
     and the company's owner change them."""
 
