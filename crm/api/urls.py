@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from activities.api.urls import router as activities_router
 from companies.api.urls import router as companies_router
 from contacts.api.urls import router as contacts_router
+from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 
 app_name = "api"
@@ -15,6 +16,8 @@ app_name = "api"
 router = DefaultRouter()
 router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
+router.register("teams", TeamViewSet, basename="team")
+router.register("members", MemberViewSet, basename="member")
 for app_router in (contacts_router, companies_router, activities_router):
     router.registry.extend(app_router.registry)
 
