@@ -21,7 +21,7 @@ from crm.permissions import CHANGE
 def _revert(request, pk, event_id, *, queryset, detail_url: str):
     obj = get_visible_or_404(request.user, queryset, pk, CHANGE)
     field = request.POST.get("field", "")
-    back = reverse(detail_url, args=[obj.pk]) + "#history"
+    back = reverse(detail_url, args=[obj.pk]) + "#history-heading"
     try:
         obj, changed = revert_change(obj, event_id=event_id, field=field, actor=request.user,
                                      confirm=request.POST.get("confirm") == "1")

@@ -155,7 +155,7 @@ def test_page_revert_happy_path(client, world, titled):
     contact, event = titled
     client.force_login(world.alice)
     response = client.post(revert_url(contact, event), {"field": "job_title"})
-    assert response.status_code == 302 and response["Location"] == f"/contacts/{contact.pk}/#history"
+    assert response.status_code == 302 and response["Location"] == f"/contacts/{contact.pk}/#history-heading"
     assert Contact.objects.get(pk=contact.pk).job_title == ""
     page = body(client.get(f"/contacts/{contact.pk}/"))
     assert "Reverted the change of Job title" in page and "revert" in page.split('id="history-heading"')[1]
