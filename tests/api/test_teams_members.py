@@ -249,3 +249,11 @@ def test_list_query_count_does_not_grow(world, api, url, django_assert_max_num_q
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(f"{url}?page_size=100")
     assert response.status_code == 200 and len(response.json()["results"]) >= 17
+
+
+def test_schema_lists_the_new_endpoints(client):
+    body = client.get("/api/schema/").content.decode()
+    for path in ("/api/teams/", "/api/teams/{id}/", "/api/members/", "/api/members/{id}/deactivate/",
+                 "/api/members/{id}/reactivate/", "/api/contacts/{id}/history/",
+                 "/api/contacts/{id}/history/{event_id}/revert/", "/api/companies/{id}/history/{event_id}/revert/"):
+        assert f"{path}:" in body, path
