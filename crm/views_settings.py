@@ -204,7 +204,7 @@ def team_edit(request, pk):
     return render(request, "crm/settings/team.html", {
         "team": team, "form": form,
         "member_count": team.memberships.count(),
-        "contact_count": Contact.all_objects.filter(team_id=team.pk).count(),
+        "contact_count": Contact.objects.filter(team_id=team.pk).count(),
     }, status=400 if form.errors else 200)
 
 
