@@ -1,6 +1,7 @@
 from django.urls import path
 
 from companies import views
+from crm.views_history import revert_company_change
 
 app_name = "companies"
 urlpatterns = [
@@ -13,4 +14,5 @@ urlpatterns = [
     path("<int:pk>/field/<str:field>/", views.company_inline, name="inline"),
     path("<int:pk>/delete/", views.company_delete, name="delete"),
     path("<int:pk>/restore/", views.company_restore, name="restore"),
+    path("<int:pk>/history/<int:event_id>/revert/", revert_company_change, name="history_revert"),
 ]

@@ -8,11 +8,12 @@ from companies.api.serializers import CompanySerializer
 from companies.filters import CompanyFilter
 from companies.models import Company
 from companies.services import delete_company, restore_company
+from crm.api.history import HistoryMixin
 from crm.api.views import OrgViewSet, sorts
 from crm.permissions import DELETE
 
 
-class CompanyViewSet(OrgViewSet):
+class CompanyViewSet(HistoryMixin, OrgViewSet):
     """Companies are shared reference data: every member reads them; admins, managers
     and the company's owner change them. DELETE moves a company to the trash;
     POST …/restore/ brings it back."""

@@ -14,11 +14,12 @@ from contacts.filters import (
 )
 from contacts.models import Contact, ContactCompany, ContactRelationship
 from contacts.services import restore_contact, soft_delete_contact
+from crm.api.history import HistoryMixin
 from crm.api.views import OrgViewSet
 from crm.permissions import CHANGE, DELETE
 
 
-class ContactViewSet(OrgViewSet):
+class ContactViewSet(HistoryMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
     queryset = Contact.objects.all()

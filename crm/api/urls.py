@@ -9,6 +9,7 @@ from activities.api.urls import router as activities_router
 from companies.api.urls import router as companies_router
 from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
+from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 
 app_name = "api"
@@ -16,6 +17,8 @@ app_name = "api"
 router = DefaultRouter()
 router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
+router.register("teams", TeamViewSet, basename="team")
+router.register("members", MemberViewSet, basename="member")
 for app_router in (contacts_router, companies_router, activities_router):
     router.registry.extend(app_router.registry)
 
