@@ -61,7 +61,10 @@ def test_ensure_admin_generates_a_password(monkeypatch, capsys):
 
 
 def _check(env_extra):
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "KITH_PUBLIC_URL"}}
+    # Only what the test sets: nothing of the test runner's own environment (e.g. the browser
+    # tests' DJANGO_ALLOW_ASYNC_UNSAFE) leaks into the production check.
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DEBUG", "KITH_PUBLIC_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(env_extra)
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                           cwd=ROOT, env=env, capture_output=True, text=True)

@@ -12,10 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the test body still talks to
-# the database synchronously, which is safe here (one thread, the live server has its own).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def chromium_path() -> str | None:
     candidate = os.environ.get("KITH_CHROMIUM") or "/usr/bin/chromium"
@@ -23,19 +19,30 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    # After the test database exists: creating it is synchronous work that must not run
+    # beside Playwright's event loop.
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()
     if path is None:
         pytest.fail("Browser tests need Chromium: `apt-get install chromium` (Debian/Ubuntu), "
                     "or set KITH_CHROMIUM to a Chromium binary.")
+    # Playwright's sync API keeps an event loop running in this thread; the tests (and the
+    # test database's teardown) still talk to the database synchronously, which is safe
+    # here: one thread, and the live server has its own. Restored when the browser closes.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=path, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                         "--disable-background-networking"])
         yield browser
         browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
