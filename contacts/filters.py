@@ -110,7 +110,7 @@ class ContactFilter(OrgScopedFilterSet):
     call_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
     segment = filters.ModelChoiceFilter(queryset=Segment.objects.all(), method="filter_segment",
                                         label="Segment")
-    view = filters.ModelChoiceFilter(queryset=SavedView.objects.all(), method="noop", label="Saved view",
+    view = filters.ModelChoiceFilter(queryset=SavedView.objects.all(), method="filter_view", label="Saved view",
                                      help_text="Apply a saved view's filters (when no other filter is given).")
 
     class Meta:
@@ -151,6 +151,10 @@ class ContactFilter(OrgScopedFilterSet):
                                                f"{' '.join(exc.messages)}")
                 valid = False
         return valid and not self.unknown_custom_fields
+
+    @extend_schema_field(OpenApiTypes.INT)  # a saved view id; its filters were merged in __init__
+    def filter_view(self, queryset, name, value):
+        return queryset
 
     @extend_schema_field(OpenApiTypes.INT)  # a segment id, for the API schema
     def filter_segment(self, queryset, name, segment):
@@ -238,17 +242,17 @@ def with_view_filters(data, view, filter_names):
 
 def clean_view_filters(filters: dict, request) -> dict:
     """A saved view's filters checked against ContactFilter as the given user would apply
-    them: {name: value or [values]}; errors name `filters.<name>`."""
+    them: {name: value or [values]}; errors name the filter."""
     if not isinstance(filters, dict):
-        raise ValidationError({"filters": "Filters must be an object of parameter: value(s)."})
+        raise ValidationError("Filters must be an object of parameter: value(s).")
     cleaned, errors = {}, {}
     for key, value in filters.items():
         if key in NON_FILTER_PARAMS:
-            errors[f"filters.{key}"] = [f"{key} is not a filter."]
+            errors[key] = [f"{key} is not a filter."]
             continue
         values = value if isinstance(value, list) else [value]
         if not values or any(isinstance(v, (dict, list)) or v is None for v in values):
-            errors[f"filters.{key}"] = ["Give a value or a list of values."]
+            errors[key] = ["Give a value or a list of values."]
             continue
         cleaned[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
     if errors:
@@ -261,8 +265,8 @@ def clean_view_filters(filters: dict, request) -> dict:
     filterset = ContactFilter(data, queryset=Contact.objects.none(), request=request)
     unknown = [key for key in cleaned if key not in filterset.filters]
     if unknown or not filterset.is_valid():
-        errors = {f"filters.{key}": ["Unknown filter."] for key in unknown}
-        errors.update({f"filters.{name}": list(messages) for name, messages in filterset.errors.items()
+        errors = {key: ["Unknown filter."] for key in unknown}
+        errors.update({name: list(messages) for name, messages in filterset.errors.items()
                        if name not in unknown})
         raise ValidationError(errors)
     return {key: values[0] if len(values) == 1 else values for key, values in cleaned.items()

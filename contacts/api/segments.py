@@ -69,7 +69,9 @@ class SavedViewSerializer(SharedSerializer):
         try:
             return clean_view_filters(value, self.context["request"])
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
+            # {"filters": {"score_min": ["Enter a number."]}}
+            raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) \
+                from None
 
     def validate_ordering(self, value):
         try:
