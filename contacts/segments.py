@@ -639,3 +639,34 @@ class _Compiler:
         # date / datetime: stored as ISO text; compared as real dates / timestamps.
         cast = Cast(KeyTextTransform(key, "custom_fields"), DateTimeField() if kind == "datetime" else DateField())
         return has_key & self.date(cast, op, value, datetime_column=kind == "datetime")
+
+
+# -- what the rule builder offers
+
+
+def describe(user, organization_id: int) -> list[dict]:
+    """Every field with its operators, value kind and choices (members, teams and tags of
+    the organization; custom fields by definition), for the rule builder of the pages."""
+    from crm.models import Tag, Team, User
+
+    context = _Context(organization_id)
+    refs = {
+        "owner": [(u.pk, u.get_full_name()) for u in User.objects.filter(
+            membership__organization_id=organization_id).order_by("full_name", "email")],
+        "team": [(t.pk, t.name) for t in Team.objects.visible_to(user).order_by("name")],
+        "tags": [(t.pk, t.name) for t in Tag.objects.visible_to(user).order_by("name")],
+    }
+    result = []
+
+    def entry(name, field):
+        choices = refs.get(name, field.choices)
+        return {"name": name, "label": field.label, "kind": field.kind,
+                "operators": list(field.operators().items()), "choices": [list(c) for c in choices]}
+
+    for name, field in context.fields.items():
+        result.append(entry(name, field))
+    for key, definition in context.definitions.items():
+        item = entry(f"cf_{key}", _cf_field(definition))
+        item["label"] = f"{definition.label} (custom field)"
+        result.append(item)
+    return result
