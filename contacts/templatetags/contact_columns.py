@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
 
 def _date(value):
     if not value:
-        return format_html('<span class="muted">Never</span>')
+        return mark_safe('<span class="muted">Never</span>')
     from django.utils import timezone
     from django.utils.dateformat import format as date_format
 
