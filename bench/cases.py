@@ -99,3 +99,40 @@ def list_cases():
                     response = c.get(u, p)
                     assert response.status_code == 200, (u, p, response.status_code, response.content[:300])
                 yield f"{kind} {who}: {label}", request, LIST_TARGET_MS
+
+
+SEGMENT_TARGET_MS = 500
+
+
+def segment_cases():
+    """A segment with 5 criteria counted through the visibility gate, as an org admin (the
+    whole organization) and as a manager (their team): stage in (...), any of two tags,
+    score >= 40, created in the last 365 days, an activity in the last 90 days."""
+    from contacts.models import Segment, Sharing
+    from contacts.segments import validate_criteria
+    from crm.models import Tag
+
+    admin, _rep = _users()
+    manager = (Membership.objects.filter(role=Role.MANAGER, organization_id=admin.membership.organization_id)
+               .select_related("user").order_by("id").first().user)
+    org_id = admin.membership.organization_id
+    # The two most used tags of the organization (the unselective case).
+    tags = list(Tag.objects.filter(organization_id=org_id).order_by("-usage_count").values_list("pk", flat=True)[:2])
+    criteria = validate_criteria({"op": "and", "rules": [
+        {"field": "lifecycle_stage", "operator": "in", "value": ["lead", "mql", "sql"]},
+        {"field": "tags", "operator": "any", "value": tags},
+        {"field": "score", "operator": "gte", "value": 40},
+        {"field": "created_at", "operator": "in_last_days", "value": 365},
+        {"field": "activity_count", "operator": "gte", "value": 1, "days": 90},
+    ]}, org_id)
+    segment, _ = Segment.objects.update_or_create(
+        organization_id=org_id, name="Bench: 5 criteria",
+        defaults={"created_by": admin, "sharing": Sharing.ORGANIZATION, "criteria": criteria})
+    for who, user in (("admin", admin), ("manager", manager)):
+        def count(s=segment, u=user):
+            # A fresh user each time: the scope lookup is part of a request's cost too.
+            from crm.models import User
+
+            fresh = User.objects.get(pk=u.pk)
+            return Segment.objects.visible_to(fresh).get(pk=s.pk).contacts_for(fresh).count()
+        yield f"segment with 5 criteria counted {who}", count, SEGMENT_TARGET_MS

@@ -40,7 +40,7 @@ def main(argv=None):
     import django
 
     django.setup()
-    from bench.cases import cases, list_cases
+    from bench.cases import cases, list_cases, segment_cases
 
     # The API throttle would (rightly) stop a benchmark; measure without it.
     from rest_framework.settings import api_settings
@@ -53,7 +53,7 @@ def main(argv=None):
     print(f"{'case':<58} {'p50':>8} {'p95':>8} {'target':>8}", flush=True)
     import itertools
 
-    for name, fn, target in itertools.chain(cases(), list_cases()):
+    for name, fn, target in itertools.chain(cases(), list_cases(), segment_cases()):
         p50, p95 = measure(fn, args.requests)
         flag = "" if target is None or p95 < target else "  OVER TARGET"
         print(f"{name:<58} {p50:8.2f} {p95:8.2f} {target if target else '':>8}{flag}", flush=True)

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from contacts.models import (
-    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord,
+    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord, SavedView,
+    Segment,
 )
 from contacts.services import restore_contact, soft_delete_contact
 from crm.admin_base import DeletedFilter, OrgAdmin, SoftDeleteAdminMixin
@@ -117,3 +118,25 @@ class NameWordAdmin(OrgAdmin):
 
     def has_import_permission(self, request):
         return False
+
+
+@admin.register(Segment)
+class SegmentAdmin(OrgAdmin):
+    """Segments: the criteria tree is validated by the model (errors name the rule's path)."""
+
+    list_display = ["name", "sharing", "team", "created_by", "updated_at"]
+    list_select_related = ["team", "created_by"]
+    list_filter = ["sharing"]
+    search_fields = ["name", "description"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(OrgAdmin):
+    list_display = ["name", "user", "sharing", "team", "ordering", "updated_at"]
+    list_select_related = ["user", "team"]
+    list_filter = ["sharing"]
+    search_fields = ["name"]
+    autocomplete_fields = ["team"]
+    readonly_fields = ["user", "created_at", "updated_at"]

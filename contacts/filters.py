@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from companies.models import Company
 from contacts.models import (
     ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
-    LifecycleStage, RelationshipType, Source,
+    LifecycleStage, RelationshipType, SavedView, Segment, Source,
 )
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import CustomFieldDefinition, Tag, Team, User
@@ -108,12 +108,19 @@ class ContactFilter(OrgScopedFilterSet):
     email_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
     sms_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
     call_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
+    segment = filters.ModelChoiceFilter(queryset=Segment.objects.all(), method="filter_segment",
+                                        label="Segment")
+    view = filters.ModelChoiceFilter(queryset=SavedView.objects.all(), method="filter_view", label="Saved view",
+                                     help_text="Apply a saved view's filters (when no other filter is given).")
 
     class Meta:
         model = Contact
         fields: list[str] = []
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        self.saved_view = saved_view_for(request, data)
+        if self.saved_view is not None:
+            data = with_view_filters(data, self.saved_view, self.base_filters)
         super().__init__(data, queryset, request=request, prefix=prefix)
         if self.scope is not None:
             for definition in CustomFieldDefinition.objects.filter(organization_id=self.scope.organization_id,
@@ -132,7 +139,29 @@ class ContactFilter(OrgScopedFilterSet):
         valid = super().is_valid()
         for name in self.unknown_custom_fields:
             self.form.add_error(name, f"No custom field {name[3:]!r} on contacts in your organization.")
+        segment = self.form.cleaned_data.get("segment") if hasattr(self.form, "cleaned_data") else None
+        if segment is not None:
+            from contacts.segments import CriteriaError
+
+            try:
+                self.segment_q = segment.q()
+            except CriteriaError as exc:
+                # A stored tree can go stale (a custom field it uses was removed).
+                self.form.add_error("segment", f"The criteria of {segment} no longer apply: "
+                                               f"{' '.join(exc.messages)}")
+                valid = False
         return valid and not self.unknown_custom_fields
+
+    @extend_schema_field(OpenApiTypes.INT)  # a saved view id; its filters were merged in __init__
+    def filter_view(self, queryset, name, value):
+        return queryset
+
+    @extend_schema_field(OpenApiTypes.INT)  # a segment id, for the API schema
+    def filter_segment(self, queryset, name, segment):
+        if segment is None:
+            return queryset
+        q = getattr(self, "segment_q", None)
+        return queryset.filter(q if q is not None else segment.q())
 
     def noop(self, queryset, name, value):
         return queryset
@@ -166,6 +195,82 @@ class ContactFilter(OrgScopedFilterSet):
             return queryset
         empty = Q(phone="") & Q(mobile="")
         return queryset.exclude(empty) if value else queryset.filter(empty)
+
+
+def saved_view_for(request, data):
+    """The saved view named by `?view=<id>` if the requesting user may see it (cached on
+    the request: the page reads its columns and sort too). A bad or hidden id gives None
+    here; the `view` filter then reports it as an invalid choice."""
+    raw = (data or {}).get("view") if hasattr(data, "get") else None
+    user = getattr(request, "user", None)
+    if not raw or user is None:
+        return None
+    cache = getattr(request, "_kith_saved_views", None)
+    if cache is None:
+        cache = request._kith_saved_views = {}
+    if raw not in cache:
+        try:
+            pk = int(raw)
+        except (TypeError, ValueError):
+            pk = None
+        cache[raw] = SavedView.objects.visible_to(user).filter(pk=pk).first() if pk else None
+    return cache[raw]
+
+
+# Parameters that page, sort or shape a list rather than filter it.
+NON_FILTER_PARAMS = {"view", "ordering", "cursor", "per_page", "page_size", "fields", "expand", "format"}
+
+
+def with_view_filters(data, view, filter_names):
+    """The request's parameters with the saved view's filters, when the request brings no
+    filter of its own (with any, the request's filters are used as they are, so a filter
+    the user cleared on the page stays cleared; the view still gives columns and sort)."""
+    from django.http import QueryDict
+
+    own = [key for key in data if key not in NON_FILTER_PARAMS and (key in filter_names or key.startswith("cf_"))
+           and any(v not in ("", None) for v in (data.getlist(key) if hasattr(data, "getlist") else [data[key]]))]
+    if own:
+        return data
+    merged = QueryDict(mutable=True)
+    for key, value in (view.filters or {}).items():
+        merged.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
+    for key in data:
+        if key in NON_FILTER_PARAMS:
+            merged.setlist(key, data.getlist(key) if hasattr(data, "getlist") else [data[key]])
+    return merged
+
+
+def clean_view_filters(filters: dict, request) -> dict:
+    """A saved view's filters checked against ContactFilter as the given user would apply
+    them: {name: value or [values]}; errors name the filter."""
+    if not isinstance(filters, dict):
+        raise ValidationError("Filters must be an object of parameter: value(s).")
+    cleaned, errors = {}, {}
+    for key, value in filters.items():
+        if key in NON_FILTER_PARAMS:
+            errors[key] = [f"{key} is not a filter."]
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not values or any(isinstance(v, (dict, list)) or v is None for v in values):
+            errors[key] = ["Give a value or a list of values."]
+            continue
+        cleaned[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    if errors:
+        raise ValidationError(errors)
+    from django.http import QueryDict
+
+    data = QueryDict(mutable=True)
+    for key, values in cleaned.items():
+        data.setlist(key, values)
+    filterset = ContactFilter(data, queryset=Contact.objects.none(), request=request)
+    unknown = [key for key in cleaned if key not in filterset.filters]
+    if unknown or not filterset.is_valid():
+        errors = {key: ["Unknown filter."] for key in unknown}
+        errors.update({name: list(messages) for name, messages in filterset.errors.items()
+                       if name not in unknown})
+        raise ValidationError(errors)
+    return {key: values[0] if len(values) == 1 else values for key, values in cleaned.items()
+            if any(v != "" for v in values)}
 
 
 def search_prefix(queryset, text: str):

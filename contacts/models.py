@@ -566,3 +566,177 @@ class ConsentEvent(BelongsToContact, OrgModel):
         self._check_same_organization(contact=self.contact)
         if self.status == ConsentStatus.UNKNOWN:
             raise ValidationError({"status": "Record a consent as granted or revoked."})
+
+
+# -- segments and saved views
+
+
+class Sharing(models.TextChoices):
+    PRIVATE = "private", "Only me"
+    TEAM = "team", "My team"
+    ORGANIZATION = "organization", "Everyone in the organization"
+
+
+def shared_visibility_q(scope, action, creator_field: str) -> Q | None:
+    """Segments and saved views: a member sees their own, those shared with their team
+    and the organization-wide ones; org admins see and manage all of their organization;
+    only the creator (or an org admin) changes or deletes one. Viewers are read-only."""
+    from crm.permissions import VIEW
+
+    if scope.is_admin:
+        return Q()
+    own = Q(**{f"{creator_field}_id": scope.user_id})
+    if action == VIEW:
+        team = Q(sharing=Sharing.TEAM, team_id__in=scope.team_ids) if scope.team_ids else Q(pk__in=[])
+        return own | team | Q(sharing=Sharing.ORGANIZATION)
+    if not scope.can_write:
+        return None
+    return own
+
+
+def share_with_team(instance, previous_sharing, user) -> None:
+    """Sharing with "team" means the team of whoever chose it; other levels keep no team."""
+    from crm.permissions import Scope
+
+    if instance.sharing != Sharing.TEAM:
+        instance.team = None
+    elif previous_sharing != Sharing.TEAM or instance.team_id is None:
+        scope = Scope.of(user)
+        instance.team_id = scope.team_ids[0] if scope and scope.team_ids else None
+
+
+class SharedModel(OrgModel):
+    """What segments and saved views have in common: a name, an owner, a sharing level."""
+
+    constraint_error_fields = {"duplicate_name": "name"}
+
+    name = models.CharField(max_length=120)
+    sharing = models.CharField(max_length=16, choices=Sharing.choices, default=Sharing.PRIVATE)
+    # The team it is shared with (the creator's team when they chose "My team").
+    team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        self.name = (self.name or "").strip()
+        if not self.name:
+            raise ValidationError({"name": "Give it a name."})
+        if self.sharing == Sharing.TEAM:
+            if self.team_id is None:
+                raise ValidationError({"sharing": "You are not on a team: keep it private or share it with "
+                                                  "the organization."})
+            self._check_same_organization(team=self.team)
+        elif self.team_id is not None:
+            self.team = None
+
+
+class Segment(SharedModel):
+    """A stored, nested and/or criteria tree over contacts (see contacts/segments.py),
+    evaluated as one SQL query wherever contacts are listed, counted or acted on."""
+
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="segments", editable=False)
+    criteria = models.JSONField(default=dict, help_text='A tree like {"op": "and", "rules": [{"field": '
+                                                        '"lifecycle_stage", "operator": "in", "value": ["lead"]}]}.')
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), name="segment_name_unique_per_org",
+                violation_error_code="duplicate_name",
+                violation_error_message="A segment with this name already exists in your organization.",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "created_by"], name="segment_org_creator_idx")]
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return shared_visibility_q(scope, action, "created_by")
+
+    def clean(self):
+        super().clean()
+        if self.organization_id:
+            from contacts.segments import CriteriaError, validate_criteria
+
+            try:
+                self.criteria = validate_criteria(self.criteria, self.organization_id)
+            except CriteriaError as exc:
+                raise ValidationError({"criteria": exc.messages}) from None
+
+    def q(self):
+        """The criteria as one Q on Contact."""
+        from contacts.segments import compile_criteria
+
+        return compile_criteria(self.criteria, self.organization_id)
+
+    def contacts_for(self, user):
+        """The contacts `user` may see that match."""
+        return Contact.objects.visible_to(user).filter(self.q())
+
+
+# Columns a saved view can show on the contact list (the name column is always there).
+LIST_COLUMNS = [
+    ("company", "Company"), ("stage", "Stage"), ("owner", "Owner"), ("date", "Date (follows the sort)"),
+    ("email", "Email"), ("phone", "Phone"), ("score", "Score"), ("source", "Source"), ("industry", "Industry"),
+    ("job_title", "Job title"), ("city", "City"), ("country", "Country"), ("last_activity", "Last activity"),
+    ("created", "Added"),
+]
+DEFAULT_LIST_COLUMNS = ["company", "stage", "owner", "date"]
+
+
+def default_columns():
+    return list(DEFAULT_LIST_COLUMNS)
+
+
+class SavedView(SharedModel):
+    """A named contact list: its filters (the list's query parameters), columns and sort."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="saved_views", editable=False)
+    filters = models.JSONField(default=dict, blank=True,
+                               help_text="The contact list's query parameters, e.g. {\"lifecycle_stage\": [\"lead\"]}.")
+    columns = ArrayField(models.CharField(max_length=24, choices=LIST_COLUMNS), default=default_columns)
+    ordering = models.CharField(max_length=24, default="-created")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", "user", Lower("name"), name="saved_view_name_unique_per_user",
+                violation_error_code="duplicate_name",
+                violation_error_message="You already have a view with this name.",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "user"], name="saved_view_org_user_idx")]
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return shared_visibility_q(scope, action, "user")
+
+    def clean(self):
+        super().clean()
+        from contacts.filters import validate_ordering
+
+        errors = {}
+        try:
+            validate_ordering(self.ordering or "")
+        except ValidationError as exc:
+            errors["ordering"] = exc.messages
+        known = dict(LIST_COLUMNS)
+        unknown = [c for c in self.columns or [] if c not in known]
+        if unknown:
+            errors["columns"] = [f"Unknown column(s) {', '.join(map(str, unknown))}; choose from "
+                                 f"{', '.join(known)}."]
+        elif not self.columns:
+            errors["columns"] = ["Choose at least one column."]
+        else:
+            self.columns = list(dict.fromkeys(self.columns))
+        if errors:
+            raise ValidationError(errors)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts import views
+from contacts import segment_views, views
 from crm.views_history import revert_contact_change
 
 app_name = "contacts"
@@ -17,4 +17,14 @@ urlpatterns = [
     path("<int:pk>/tags/<int:tag_pk>/remove/", views.contact_tag_remove, name="tag_remove"),
     path("<int:pk>/consent/", views.contact_consent, name="consent"),
     path("<int:pk>/history/<int:event_id>/revert/", revert_contact_change, name="history_revert"),
+    # Segments and saved views (contacts/segment_views.py)
+    path("segments/", segment_views.segment_list, name="segment_list"),
+    path("segments/new/", segment_views.segment_create, name="segment_create"),
+    path("segments/preview/", segment_views.segment_preview, name="segment_preview"),
+    path("segments/<int:pk>/", segment_views.segment_detail, name="segment_detail"),
+    path("segments/<int:pk>/edit/", segment_views.segment_edit, name="segment_edit"),
+    path("segments/<int:pk>/delete/", segment_views.segment_delete, name="segment_delete"),
+    path("segments/<int:pk>/count/", segment_views.segment_count, name="segment_count"),
+    path("views/", segment_views.saved_view_create, name="saved_view_create"),
+    path("views/<int:pk>/delete/", segment_views.saved_view_delete, name="saved_view_delete"),
 ]

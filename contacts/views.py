@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.models import Activity
-from contacts.filters import CONTACT_ORDERINGS, ContactFilter, validate_ordering
+from contacts.filters import CONTACT_ORDERINGS, ContactFilter, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
 from contacts.models import Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic
+from contacts.segment_views import saved_views_context
 from contacts.services import restore_contact, set_tags, soft_delete_contact
 from crm.audit import describe_history
 from crm.custom_fields import definitions_for
@@ -56,7 +57,8 @@ class ContactListView(KeysetListView):
     }
 
     def parse_ordering(self, value):
-        value = value or self.default_ordering
+        view = saved_view_for(self.request, self.request.GET)  # ?view=<id> sorts as the view does
+        value = value or (view.ordering if view is not None else "") or self.default_ordering
         validate_ordering(value)  # the API's message for an unknown sort
         return value, self.orderings[value]
 
@@ -71,12 +73,13 @@ class ContactListView(KeysetListView):
 
     def get_context_data(self, context):
         form = context["filter"].form
-        active = [name for name in form.fields if name not in {"q", "tags_mode"}
+        active = [name for name in form.fields if name not in {"q", "tags_mode", "view"}
                   and any(v not in ("", "unknown") for v in self.request.GET.getlist(name))]
         return {
             "custom_filter_fields": [form[name] for name in form.fields if name.startswith("cf_")],
             "active_filters": active,
             "q": self.request.GET.get("q", ""),
+            **saved_views_context(self.request, context["filter"]),  # contacts/segment_views.py
         }
 
 

@@ -6,3 +6,8 @@ router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("contact-companies", ContactCompanyViewSet, basename="contact-company")
 router.register("relationships", ContactRelationshipViewSet, basename="relationship")
+
+from contacts.api.segments import SavedViewViewSet, SegmentViewSet  # noqa: E402
+
+router.register("segments", SegmentViewSet, basename="segment")
+router.register("saved-views", SavedViewViewSet, basename="saved-view")

@@ -11,6 +11,7 @@ from contacts.api.serializers import (
 )
 from contacts.filters import (
     CONTACT_ORDERINGS, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter, contact_sort_key,
+    saved_view_for,
 )
 from contacts.models import Contact, ContactCompany, ContactRelationship
 from contacts.services import restore_contact, soft_delete_contact
@@ -28,6 +29,14 @@ class ContactViewSet(HistoryMixin, OrgViewSet):
     # The pages' sorts: each backed by an index, names in the "C" collation of theirs.
     orderings = {value: contact_sort_key(value) for key in CONTACT_ORDERINGS for value in (f"-{key}", key)}
     default_ordering = "-created"
+
+    def get_sort(self):
+        # ?view=<id> without ?ordering= sorts as the saved view does.
+        if not self.request.query_params.get("ordering"):
+            view = saved_view_for(self.request, self.request.query_params)
+            if view is not None and view.ordering in self.orderings:
+                return view.ordering, self.orderings[view.ordering]
+        return super().get_sort()
 
     def rows(self):
         # Restoring reaches into the trash, which the default manager hides.

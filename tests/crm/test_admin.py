@@ -40,6 +40,11 @@ def populate(org, owner, marker, n=3):
             ContactRelationship.objects.create(organization=org, from_contact=contact, to_contact=contacts[-1],
                                                type="colleague")
         contacts.append(contact)
+    from contacts.models import SavedView, Segment
+
+    Segment.objects.create(organization=org, name=f"{marker} segment", created_by=owner,
+                           criteria={"op": "and", "rules": [{"field": "score", "operator": "gte", "value": 1}]})
+    SavedView.objects.create(organization=org, name=f"{marker} view", user=owner)
     return contacts
 
 
