@@ -35,22 +35,6 @@ def update_contact(*, contact: Contact, data: dict, actor=None) -> list[str]:
 
 
 @transaction.atomic
-def bulk_update_contacts(queryset, values: dict) -> int:
-    """One UPDATE for many contacts (audited per row by the history triggers).
-    `values` are validated against one contact of the set first."""
-    unknown = sorted(set(values) - EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This field cannot be set in bulk." for name in unknown})
-    for name, value in values.items():
-        field = Contact._meta.get_field(name)
-        try:
-            field.clean(value, None)
-        except ValidationError as exc:
-            raise ValidationError({name: exc.messages}) from None
-    return queryset.update(**values, updated_at=timezone.now())
-
-
-@transaction.atomic
 def soft_delete_contact(contact: Contact) -> None:
     contact.soft_delete()
     Tag.objects.filter(contacttag__contact=contact).update(usage_count=F("usage_count") - 1)
