@@ -1,8 +1,9 @@
 from rest_framework.routers import SimpleRouter
 
-from contacts.api.views import ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
+from contacts.api.views import BulkOperationViewSet, ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("contact-companies", ContactCompanyViewSet, basename="contact-company")
 router.register("relationships", ContactRelationshipViewSet, basename="relationship")
+router.register("bulk-operations", BulkOperationViewSet, basename="bulk-operation")
