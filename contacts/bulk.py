@@ -205,7 +205,8 @@ def _filterset(user, action, data: dict[str, list[str]]):
     return ContactFilter(query, queryset=base, request=SimpleNamespace(user=user, GET=query))
 
 
-def _filtered(user, action, data):
+def matching(user, action: str, data: dict[str, list[str]]):
+    """Contacts the user sees that the (cleaned) filters match: live ones, or for restore the trash."""
     return _filterset(user, action, data).qs
 
 
@@ -232,7 +233,7 @@ def start(user, *, action: str, params=None, ids=None, filters=None, send_option
     if "ids" in selection:
         size = total = len(selection["ids"])
     else:
-        size = _filtered(user, action, selection["filters"]).order_by()[:INLINE_LIMIT + 1].count()
+        size = matching(user, action, selection["filters"]).order_by()[:INLINE_LIMIT + 1].count()
         total = size if size <= INLINE_LIMIT else None
     scope = Scope.of(user)
     job = Job.objects.create(organization_id=scope.organization_id, kind=KIND, task=TASK, actor=user,
@@ -311,7 +312,7 @@ def _forward_step(job: Job, actor) -> bool:
         remaining = [i for i in spec["ids"] if i > cursor]
         chunk, done = remaining[:BATCH_SIZE], len(remaining) <= BATCH_SIZE
     else:
-        rows = _filtered(actor, action, spec["filters"])
+        rows = matching(actor, action, spec["filters"])
         if job.total is None:
             job.total = rows.order_by().count()
         chunk = list(rows.filter(pk__gt=cursor).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.models import Activity
+from contacts.bulk_views import bar_context
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, inline_form, prepare_filter_form
 from contacts.models import Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic
@@ -24,7 +25,7 @@ from crm.forms import display_custom_value
 from crm.models import Tag
 from crm.pages import KeysetListView, form_page, get_visible_or_404, require_writer, wants_partial
 from crm.pagination import SortKey
-from crm.permissions import CHANGE, DELETE
+from crm.permissions import CHANGE, DELETE, Scope
 
 TIMELINE_LENGTH = 50
 HISTORY_LENGTH = 30
@@ -74,6 +75,9 @@ class ContactListView(KeysetListView):
             "custom_filter_fields": [form[name] for name in form.fields if name.startswith("cf_")],
             "active_filters": active,
             "q": self.request.GET.get("q", ""),
+            # The bulk-action bar, for roles that write (lazy querysets: only a full page renders them).
+            **(bar_context(self.request.user) if getattr(Scope.of(self.request.user), "can_write", False)
+               else {}),
         }
 
 

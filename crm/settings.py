@@ -301,7 +301,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name for the choice set that several fields share (email/sms/call consent).
-    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus"},
+    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
+                            "JobStatusEnum": "crm.models.Job.Status"},
 }
 
 LOGGING = {
