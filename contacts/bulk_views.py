@@ -29,11 +29,10 @@ class BulkActionForm(forms.Form):
     action = forms.ChoiceField(choices=[(name, spec[0]) for name, spec in bulk.ACTIONS.items()])
     owner = forms.CharField(required=False)
     team = forms.CharField(required=False)
-    tags = forms.MultipleChoiceField(required=False, choices=())
     lifecycle_stage = forms.ChoiceField(required=False, choices=[("", "—"), *LifecycleStage.choices])
     cf_key = forms.CharField(required=False)
     cf_value = forms.CharField(required=False)
-    ids = forms.CharField(required=False)  # repeated; read with getlist
+    # `ids` and `tags` repeat: read with getlist.
     select_all = forms.BooleanField(required=False)
     filters = forms.CharField(required=False)  # the list's query string
 
@@ -126,7 +125,7 @@ def bulk_count(request):
     except ValidationError as exc:
         return HttpResponse(f"Can't count: {_message(exc.message_dict)}", status=400)
     n = bulk.matching(request.user, "delete", filters).order_by().count()
-    return HttpResponse(f"{n:,} contact{'s' if n != 1 else ''} match this filter.")
+    return HttpResponse(f"{n:,} contacts match this filter." if n != 1 else "1 contact matches this filter.")
 
 
 def _operation(request, pk, action="view"):
