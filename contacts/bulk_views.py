@@ -53,8 +53,8 @@ class BulkActionForm(forms.Form):
 
 def bar_context(user) -> dict:
     """The list page's action bar: just the actions (each action's inputs come from bulk_params,
-    so the list page runs no extra query for them)."""
-    return {"bulk_actions": [(name, spec[0]) for name, spec in bulk.ACTIONS.items()]}
+    so the list page runs no extra query for them). Restoring is offered on the trash page."""
+    return {"bulk_actions": [(name, spec[0]) for name, spec in bulk.ACTIONS.items() if name != "restore"]}
 
 
 @login_required

@@ -199,3 +199,23 @@ def test_operation_page_query_count_does_not_grow_with_errors(client, world, dja
         client.get(f"/contacts/bulk/{small.pk}/")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert body(client.get(f"/contacts/bulk/{large.pk}/")).count("Not found") >= 60
+
+
+def test_restore_selected_from_the_trash(client, world, alices_contact):
+    other = make_contact(world, "Bo", owner=world.alice, team=world.team_a)
+    client.force_login(world.alice)
+    bulk.start(world.alice, action="delete", params={}, ids=[alices_contact.pk, other.pk])
+    html = body(client.get("/contacts/trash/"))
+    assert f'name="ids" value="{alices_contact.pk}" form="bulk-form"' in html and "Restore selected" in html
+    response = client.post("/contacts/bulk/", {"action": "restore", "ids": [alices_contact.pk, other.pk]})
+    op_id(response)
+    assert Contact.objects.filter(pk__in=[alices_contact.pk, other.pk]).count() == 2
+    client.force_login(world.viewer_a)
+    assert "Restore selected" not in body(client.get("/contacts/trash/"))
+
+
+def test_contact_history_shows_the_operation(client, world, alices_contact):
+    job = bulk.start(world.alice, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[alices_contact.pk])
+    client.force_login(world.alice)
+    html = body(client.get(f"/contacts/{alices_contact.pk}/"))
+    assert f'<a href="/contacts/bulk/{job.pk}/">bulk operation #{job.pk}</a>' in html
