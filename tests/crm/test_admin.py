@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from activities.models import Activity
 from companies.models import Company
+from contacts import bulk
 from contacts.models import (
     ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
 )
@@ -40,6 +41,8 @@ def populate(org, owner, marker, n=3):
             ContactRelationship.objects.create(organization=org, from_contact=contact, to_contact=contacts[-1],
                                                type="colleague")
         contacts.append(contact)
+    # A bulk operation: a job and its rows.
+    bulk.start(owner, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[c.pk for c in contacts])
     return contacts
 
 
