@@ -73,7 +73,7 @@ def stale_after() -> timedelta:
 def requeue_stale_jobs(**send_options) -> list[int]:
     """Queued or running jobs without a heartbeat for `KITH_JOB_STALE_SECONDS`: their worker
     died or their message was lost. Send each to its task again (it resumes from its checkpoint);
-    after `KITH_JOB_MAX_ATTEMPTS` starts a job is failed instead of retried forever."""
+    a job started or re-queued `KITH_JOB_MAX_ATTEMPTS` times is failed instead of retried forever."""
     now = timezone.now()
     max_attempts = getattr(settings, "KITH_JOB_MAX_ATTEMPTS", 5)
     requeued = []
@@ -86,8 +86,9 @@ def requeue_stale_jobs(**send_options) -> list[int]:
                 job.error = f"Stopped after {job.attempts} attempts: the worker running it kept stopping."
                 job.save(update_fields=["status", "finished_at", "error", "updated_at"])
                 continue
+            job.attempts += 1
             job.heartbeat_at = now  # not again before it had a chance to start
-            job.save(update_fields=["heartbeat_at", "updated_at"])
+            job.save(update_fields=["attempts", "heartbeat_at", "updated_at"])
             enqueue(job, **send_options)
             requeued.append(job.pk)
     return requeued

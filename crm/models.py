@@ -324,7 +324,7 @@ class Job(OrgModel):
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     checkpoint = models.JSONField(default=dict, blank=True, help_text="Where the next batch starts.")
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the job was (re)started.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the job was started or re-queued.")
     heartbeat_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

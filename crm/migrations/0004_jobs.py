@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('succeeded', models.PositiveIntegerField(default=0)),
                 ('failed', models.PositiveIntegerField(default=0)),
                 ('checkpoint', models.JSONField(blank=True, default=dict, help_text='Where the next batch starts.')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Times the job was (re)started.')),
+                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Times the job was started or re-queued.')),
                 ('heartbeat_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),

@@ -421,7 +421,7 @@ def test_sweeper_requeues_jobs_whose_heartbeat_stopped(world, settings, django_c
     assert sorted(requeued) == sorted([stale.pk, lost.pk])
     assert len(callbacks) == 2  # one message each, sent after commit (not executed here)
     stale.refresh_from_db()
-    assert stale.heartbeat_at > old
+    assert stale.heartbeat_at > old and stale.attempts == 2
     worn_out.refresh_from_db()
     assert worn_out.status == "failed" and "attempts" in worn_out.error
     for unchanged in (fresh, finished):
