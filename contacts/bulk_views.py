@@ -17,7 +17,7 @@ from contacts.models import LifecycleStage
 from crm.forms import member_choices
 from crm.models import CustomFieldDefinition, Job, JobItem, Tag, Team
 from crm.pages import bad_request, get_visible_or_404, require_writer, wants_partial
-from crm.permissions import CHANGE, Scope
+from crm.permissions import CHANGE
 
 ERRORS_SHOWN = 200
 
@@ -163,6 +163,7 @@ def bulk_undo(request, pk):
     if undo.is_active:
         messages.info(request, "Undo is running in the background; this page shows its progress.")
     else:
-        note = f" {undo.failed} row{'s' if undo.failed != 1 else ''} left as they are; see below." if undo.failed else ""
+        note = (f" {undo.failed} row{'s' if undo.failed != 1 else ''} left as they are; see below."
+                if undo.failed else "")
         messages.success(request, f"Undone for {undo.succeeded} contact{'s' if undo.succeeded != 1 else ''}.{note}")
     return redirect("contacts:bulk_detail", pk=undo.pk)

@@ -12,7 +12,8 @@ from contacts.api.serializers import (
     PhoneCheckResultSerializer, PhoneCheckSerializer,
 )
 from contacts.filters import (
-    CONTACT_ORDERINGS, BulkOperationFilter, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter, contact_sort_key,
+    CONTACT_ORDERINGS, BulkOperationFilter, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter,
+    contact_sort_key,
 )
 from contacts.models import Contact, ContactCompany, ContactRelationship
 from contacts.services import restore_contact, soft_delete_contact
