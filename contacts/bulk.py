@@ -47,6 +47,8 @@ BATCH_SIZE = 500
 INLINE_LIMIT = 1000
 MAX_IDS = 50_000
 UNDO = "undo"
+# An operation that has stopped may be undone (what its committed batches changed).
+UNDOABLE = (Job.Status.DONE, Job.Status.FAILED, Job.Status.CANCELLED)
 
 # action -> (label, permission needed on each row, parameters it takes)
 ACTIONS = {
@@ -242,22 +244,43 @@ def start(user, *, action: str, params=None, ids=None, filters=None, send_option
 
 
 def start_undo(user, operation: Job, *, send_options=None) -> Job:
-    """Undo a finished operation (the caller checked the user may change it)."""
+    """Undo an operation that has stopped (done, failed or cancelled: whatever its committed
+    batches changed). The caller checked the user may change the operation."""
     if operation.kind != KIND:
         raise ValidationError({"operation": "Not a bulk operation on contacts."})
     if operation.params.get("action") == UNDO:
         raise ValidationError({"operation": "An undo cannot itself be undone."})
     with transaction.atomic():
-        if not Job.objects.filter(pk=operation.pk, status=Job.Status.DONE).update(status=Job.Status.UNDOING):
-            operation.refresh_from_db(fields=["status"])
-            raise ValidationError({"status": "Only a finished operation can be undone; this one is "
-                                             f"{operation.get_status_display().lower()}."})
-        operation.status = Job.Status.UNDOING
+        locked = Job.objects.select_for_update().get(pk=operation.pk)
+        if locked.status not in UNDOABLE:
+            raise ValidationError({"status": "Only an operation that has stopped can be undone; this one is "
+                                             f"{locked.get_status_display().lower()}."})
+        previous = locked.status
+        locked.status = operation.status = Job.Status.UNDOING
+        locked.save(update_fields=["status", "updated_at"])
         changed = JobItem.objects.filter(job=operation, outcome=Outcome.CHANGED).count()
         job = Job.objects.create(organization_id=operation.organization_id, kind=KIND, task=TASK, actor=user,
                                  undoes=operation, total=changed,
-                                 params={"action": UNDO, "params": {}, "operation": operation.pk})
+                                 params={"action": UNDO, "params": {}, "operation": operation.pk,
+                                         "previous_status": previous})
     return _launch(job, changed, send_options)
+
+
+def cancel(job: Job) -> bool:
+    """Stop a queued or running operation after its current batch (what it changed stays, and
+    can be undone). False when it had already stopped."""
+    if not jobs.cancel(job):
+        return False
+    _release_undone(job)
+    return True
+
+
+def _release_undone(job: Job) -> None:
+    """An undo that did not complete gives its operation back its status: it can be undone again
+    (rows already reverted then show as conflicts and are left alone)."""
+    if job.undoes_id:
+        Job.objects.filter(pk=job.undoes_id, status=Job.Status.UNDOING).update(
+            status=job.params.get("previous_status", Job.Status.DONE))
 
 
 def _launch(job: Job, size: int, send_options) -> Job:
@@ -273,9 +296,8 @@ def _launch(job: Job, size: int, send_options) -> Job:
 def run(job_id: int) -> Job | None:
     """Run or resume an operation to its end (called inline and by the Celery task)."""
     job = jobs.run_job(job_id, _step)
-    if job is not None and job.undoes_id and job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
-        # The undo did not complete: the operation can be undone again (from where it stands).
-        Job.objects.filter(pk=job.undoes_id, status=Job.Status.UNDOING).update(status=Job.Status.DONE)
+    if job is not None and job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
+        _release_undone(job)
     return job
 
 

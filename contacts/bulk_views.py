@@ -144,8 +144,9 @@ def bulk_detail(request, pk):
         "errors": bulk.item_rows(request.user, items),
         "errors_shown": ERRORS_SHOWN,
         "undone_by": job.undone_by.order_by("-id").first(),
-        "can_undo": (job.can_change and job.status == Job.Status.DONE and job.params.get("action") != bulk.UNDO
+        "can_undo": (job.can_change and job.status in bulk.UNDOABLE and job.params.get("action") != bulk.UNDO
                      and job.succeeded > 0),
+        "can_cancel": job.can_change and job.is_active,
     }
     template = "contacts/_bulk_status.html" if wants_partial(request) else "contacts/bulk_detail.html"
     return render(request, template, context)
@@ -167,3 +168,14 @@ def bulk_undo(request, pk):
                 if undo.failed else "")
         messages.success(request, f"Undone for {undo.succeeded} contact{'s' if undo.succeeded != 1 else ''}.{note}")
     return redirect("contacts:bulk_detail", pk=undo.pk)
+
+
+@login_required
+@require_POST
+def bulk_cancel(request, pk):
+    job = _operation(request, pk, CHANGE)
+    if bulk.cancel(job):
+        messages.success(request, f"Stopped after {job.processed} contacts. What was changed can be undone.")
+    else:
+        messages.error(request, "This operation had already stopped.")
+    return redirect("contacts:bulk_detail", pk=job.pk)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("bulk/count/", bulk_views.bulk_count, name="bulk_count"),
     path("bulk/<int:pk>/", bulk_views.bulk_detail, name="bulk_detail"),
     path("bulk/<int:pk>/undo/", bulk_views.bulk_undo, name="bulk_undo"),
+    path("bulk/<int:pk>/cancel/", bulk_views.bulk_cancel, name="bulk_cancel"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
     path("<int:pk>/delete/", views.contact_delete, name="delete"),

@@ -66,6 +66,16 @@ def run_job(job_id: int, step: Step) -> Job | None:
             return job
 
 
+def cancel(job: Job) -> bool:
+    """Stop a queued or running job: its runner stops before the next batch (the current one,
+    holding the row lock, completes first). False when the job had already stopped."""
+    now = timezone.now()
+    stopped = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(
+        status=Job.Status.CANCELLED, finished_at=now, heartbeat_at=now, updated_at=now)
+    job.refresh_from_db()
+    return bool(stopped)
+
+
 def stale_after() -> timedelta:
     return timedelta(seconds=getattr(settings, "KITH_JOB_STALE_SECONDS", 300))
 

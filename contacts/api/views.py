@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from contacts import bulk
@@ -129,3 +130,12 @@ class BulkOperationViewSet(OrgReadOnlyViewSet):
         again since are reported as "conflict" and left alone."""
         job = bulk.start_undo(request.user, self.get_object())
         return bulk_response(request, job)
+
+    @extend_schema(request=None, responses=BulkOperationSerializer)
+    @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=BulkOperationSerializer)
+    def cancel(self, request, pk=None):
+        """Stop a queued or running operation after its current batch; what it changed can be undone."""
+        job = self.get_object()
+        if not bulk.cancel(job):
+            raise ValidationError({"status": [f"This operation has already stopped ({job.status})."]})
+        return Response(BulkOperationSerializer(job, context={"request": request}).data)

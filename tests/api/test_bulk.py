@@ -157,3 +157,18 @@ def test_a_viewer_cannot_undo_even_their_own(api, world, book):
     op = response.json()["operation"]["id"]
     assert api(world.viewer_a).get(f"/api/bulk-operations/{op}/").status_code == 200
     assert api(world.viewer_a).post(f"/api/bulk-operations/{op}/undo/").status_code == 403
+
+
+def test_cancel(api, world, book, monkeypatch):
+    from contacts import bulk
+
+    monkeypatch.setattr(bulk, "INLINE_LIMIT", 0)
+    response = api(world.alice).post(URL, {"action": "delete", "ids": [book.alice_own.pk]}, format="json")
+    assert response.status_code == 202
+    op = response.json()["id"]
+    assert api(world.manager_a).post(f"/api/bulk-operations/{op}/cancel/").status_code == 404
+    response = api(world.alice).post(f"/api/bulk-operations/{op}/cancel/")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    again = api(world.alice).post(f"/api/bulk-operations/{op}/cancel/")
+    assert again.status_code == 400 and "status" in again.json()
+    assert Contact.objects.filter(pk=book.alice_own.pk).exists()

@@ -434,3 +434,34 @@ def test_operations_are_seen_by_their_actor_and_org_admins(world, people):
     assert Job.objects.visible_to(world.admin).filter(pk=job.pk).exists()
     for user in (world.manager_a, world.bob, world.charlie):
         assert not Job.objects.visible_to(user).filter(pk=job.pk).exists()
+
+
+def test_cancel_stops_before_the_next_batch_and_the_changes_can_be_undone(world, tags, monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    monkeypatch.setattr(bulk, "INLINE_LIMIT", 0)
+    contacts = [make(world, f"C{i}", team=world.team_a) for i in range(5)]
+    job = bulk.start(world.admin, action="add_tags", params={"tags": [tags["vip"].pk]},
+                     ids=[c.pk for c in contacts])
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        locked.status = Job.Status.RUNNING
+        bulk._step(locked)
+        locked.save()
+    assert bulk.cancel(job) is True and job.status == Job.Status.CANCELLED
+    assert bulk.cancel(job) is False
+    bulk.run(job.pk)  # a message still in the queue: nothing more happens
+    job.refresh_from_db()
+    assert job.processed == 2 and usage(tags["vip"]) == 2
+    undo = bulk.run(bulk.start_undo(world.admin, job).pk)  # (queued: more than INLINE_LIMIT rows)
+    assert undo.succeeded == 2 and usage(tags["vip"]) == 0
+    assert Job.objects.get(pk=job.pk).status == Job.Status.UNDONE
+
+
+def test_a_cancelled_undo_gives_the_operation_back(world, people, monkeypatch):
+    job = bulk.start(world.admin, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[people["alice"].pk])
+    monkeypatch.setattr(bulk, "INLINE_LIMIT", 0)
+    undo = bulk.start_undo(world.admin, job)
+    assert undo.status == Job.Status.QUEUED and Job.objects.get(pk=job.pk).status == Job.Status.UNDOING
+    assert bulk.cancel(undo)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.DONE
+    assert reload(people["alice"]).lifecycle_stage == "sql"

@@ -186,7 +186,7 @@ def test_undo_from_the_page(client, world, alices_contact):
     # No second undo, and the undo itself has no Undo button.
     assert f"/contacts/bulk/{undo_pk}/undo/" not in html
     response = client.post(f"/contacts/bulk/{pk}/undo/")
-    assert "Can&#x27;t undo: Only a finished operation can be undone" in flashes(client, response)
+    assert "Can&#x27;t undo: Only an operation that has stopped can be undone" in flashes(client, response)
     assert Job.objects.filter(undoes_id=pk).count() == 1
 
 
@@ -219,3 +219,17 @@ def test_contact_history_shows_the_operation(client, world, alices_contact):
     client.force_login(world.alice)
     html = body(client.get(f"/contacts/{alices_contact.pk}/"))
     assert f'<a href="/contacts/bulk/{job.pk}/">bulk operation #{job.pk}</a>' in html
+
+
+def test_stop_a_running_operation(client, world, alices_contact, monkeypatch):
+    monkeypatch.setattr(bulk, "INLINE_LIMIT", 0)
+    client.force_login(world.alice)
+    pk = op_id(client.post("/contacts/bulk/", {"action": "delete", "ids": [alices_contact.pk]}))
+    assert f"/contacts/bulk/{pk}/cancel/" in body(client.get(f"/contacts/bulk/{pk}/"))
+    client.force_login(world.bob)
+    assert client.post(f"/contacts/bulk/{pk}/cancel/").status_code == 404
+    client.force_login(world.alice)
+    response = client.post(f"/contacts/bulk/{pk}/cancel/")
+    assert "Stopped after 0 contacts" in flashes(client, response)
+    assert Job.objects.get(pk=pk).status == Job.Status.CANCELLED
+    assert Contact.objects.filter(pk=alices_contact.pk).exists()
