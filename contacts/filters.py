@@ -15,7 +15,7 @@ from contacts.models import (
     LifecycleStage, RelationshipType, SavedView, Segment, Source,
 )
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
-from crm.models import CustomFieldDefinition, Tag, Team, User
+from crm.models import CustomFieldDefinition, Job, Tag, Team, User
 from crm.pagination import SortKey
 from crm.search import fold
 
@@ -332,4 +332,12 @@ class ContactCompanyFilter(OrgScopedFilterSet):
 
     class Meta:
         model = ContactCompany
+        fields: list[str] = []
+
+
+class BulkOperationFilter(OrgScopedFilterSet):
+    status = filters.MultipleChoiceFilter(distinct=False, choices=Job.Status.choices)
+
+    class Meta:
+        model = Job
         fields: list[str] = []

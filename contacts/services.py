@@ -36,21 +36,6 @@ def update_contact(*, contact: Contact, data: dict, actor=None) -> list[str]:
 
 
 @transaction.atomic
-def bulk_update_contacts(queryset, values: dict) -> int:
-    """One UPDATE for many contacts (audited per row by the history triggers).
-    `values` are validated against one contact of the set first."""
-    unknown = sorted(set(values) - EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This field cannot be set in bulk." for name in unknown})
-    for name, value in values.items():
-        field = Contact._meta.get_field(name)
-        try:
-            field.clean(value, None)
-        except ValidationError as exc:
-            raise ValidationError({name: exc.messages}) from None
-    return queryset.update(**values, updated_at=timezone.now())
-
-
 def bump_tag_usage(tags, delta: int) -> int:
     """Adjust the cached usage counts of `tags` by `delta` (never below zero: a count that
     drifted is put right by the nightly recount, crm.tasks.recount_all_tag_usage)."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts import segment_views, views
+from contacts import bulk_views, segment_views, views
 from crm.views_history import revert_contact_change
 
 app_name = "contacts"
@@ -8,6 +8,12 @@ urlpatterns = [
     path("", views.ContactListView.as_view(), name="list"),
     path("new/", views.contact_create, name="create"),
     path("trash/", views.ContactTrashView.as_view(), name="trash"),
+    path("bulk/", bulk_views.bulk_apply, name="bulk"),
+    path("bulk/params/", bulk_views.bulk_params, name="bulk_params"),
+    path("bulk/count/", bulk_views.bulk_count, name="bulk_count"),
+    path("bulk/<int:pk>/", bulk_views.bulk_detail, name="bulk_detail"),
+    path("bulk/<int:pk>/undo/", bulk_views.bulk_undo, name="bulk_undo"),
+    path("bulk/<int:pk>/cancel/", bulk_views.bulk_cancel, name="bulk_cancel"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
     path("<int:pk>/delete/", views.contact_delete, name="delete"),

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.models import Activity
+from contacts.bulk_views import bar_context
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
 from contacts.models import Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic
@@ -28,7 +29,7 @@ from crm.pages import (
     wants_partial,
 )
 from crm.pagination import SortKey
-from crm.permissions import CHANGE, DELETE
+from crm.permissions import CHANGE, DELETE, Scope
 
 TIMELINE_LENGTH = 50
 HISTORY_LENGTH = 30
@@ -80,13 +81,16 @@ class ContactListView(KeysetListView):
             "active_filters": active,
             "q": self.request.GET.get("q", ""),
             **saved_views_context(self.request, context["filter"]),  # contacts/segment_views.py
+            # The bulk-action bar, for roles that write (lazy querysets: only a full page renders them).
+            **(bar_context(self.request.user) if getattr(Scope.of(self.request.user), "can_write", False)
+               else {}),
         }
 
 
 class ContactTrashView(TrashView):
     namespace = "contacts-trash"
     trash = {"title": "Contacts", "noun": "contacts", "page_noun": "deleted contacts",
-             "list_url": "contacts:list", "restore_url": "contacts:restore",
+             "list_url": "contacts:list", "restore_url": "contacts:restore", "bulk_url": "contacts:bulk",
              "note": "Deleted contacts stay here with their history, tags and links until they are restored.",
              "empty_note": "Contacts you delete land here, so a slip of the finger is easy to undo."}
 

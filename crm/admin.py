@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
 from crm.admin_base import NotFoundOutsideScopeMixin, OrgAdmin, organization_id_for
-from crm.models import CustomFieldDefinition, Membership, Organization, Tag, Team, User
+from crm.models import CustomFieldDefinition, Job, JobItem, Membership, Organization, Tag, Team, User
 from crm.resources import resource_for
 
 
@@ -110,3 +110,31 @@ class CustomFieldDefinitionAdmin(OrgAdmin):
     list_select_related = ["organization"]
     list_filter = ["model", "field_type", "required"]
     search_fields = ["label", "key"]
+
+
+class ReadOnlyAdminMixin:
+    """Records kept by the system (jobs and their rows): staff look, nobody edits them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    list_display = ["id", "kind", "status", "actor", "total", "processed", "succeeded", "failed", "created_at",
+                    "heartbeat_at", "organization"]
+    list_select_related = ["actor", "organization"]
+    list_filter = ["kind", "status"]
+    search_fields = ["=id", "kind", "actor__email"]
+
+
+@admin.register(JobItem)
+class JobItemAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    list_display = ["job", "object_id", "outcome", "field", "message", "organization"]
+    list_select_related = ["job", "organization"]
+    list_filter = ["outcome"]
+    search_fields = ["=job__id", "=object_id"]
+    raw_id_fields = ["job"]

@@ -141,6 +141,8 @@ def describe_history(obj, limit: int = 30) -> list[dict]:
             "summary": summary,
             "actor": names.get(User, {}).get(user_id) if user_id else None,
             "source": context.get("source", ""),
+            # The bulk operation (crm.models.Job) the change was part of, if any.
+            "operation": context.get("operation"),
             "changes": changes,
             "note": note,
         })

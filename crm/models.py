@@ -291,3 +291,110 @@ class CustomFieldDefinition(OrgModel):
             raise ValidationError({"options": "Only single and multiple choice fields take options."})
         if len(set(self.options)) != len(self.options):
             raise ValidationError({"options": "Options must be unique."})
+
+
+class Job(OrgModel):
+    """A long-running operation (bulk action, import, export, bulk SMS, merge …) whose state lives
+    here, not in a worker's memory (DESIGN.md, "Processes"): the runner works in batches, each
+    committed together with the `checkpoint` it reached and a fresh `heartbeat_at`, so a killed
+    worker's job is re-queued by the sweeper (crm.jobs.requeue_stale_jobs) and resumes from its
+    checkpoint without doing anything twice. `kind` says what it does and `params` hold its
+    input; `task` is the Celery task that runs it (by name, so the core knows no app's tasks)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        UNDOING = "undoing", "Being undone"
+        UNDONE = "undone", "Undone"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    kind = models.CharField(max_length=40)
+    task = models.CharField(max_length=150, help_text="Celery task that runs (and resumes) the job.")
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="jobs")
+    # The job this one reverts (an undo is a job of its own, audited like any other).
+    undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by")
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Rows to process, once known.")
+    processed = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    checkpoint = models.JSONField(default=dict, blank=True, help_text="Where the next batch starts.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the job was started or re-queued.")
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "kind", "-created_at", "-id"], name="job_org_kind_created_idx"),
+            # The sweeper's scan: only unfinished jobs are in this index.
+            models.Index(fields=["heartbeat_at"], name="job_active_heartbeat_idx",
+                         condition=Q(status__in=["queued", "running"])),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """An operation is seen by the person who ran it and by org admins."""
+        if scope.is_admin:
+            return Q()
+        if action != "view" and not scope.can_write:
+            return None
+        return Q(actor_id=scope.user_id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def progress(self) -> int:
+        """Per cent done (0–100)."""
+        if self.status in (self.Status.DONE, self.Status.UNDOING, self.Status.UNDONE):
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.processed * 100 // self.total)
+
+
+class JobItem(models.Model):
+    """The outcome of one row of a job: what happened to it, why not (field and message), and
+    the values before and after, which an undo restores."""
+
+    class Outcome(models.TextChoices):
+        CHANGED = "changed", "Changed"
+        UNCHANGED = "unchanged", "Already so"
+        NOT_FOUND = "not_found", "Not found"
+        FORBIDDEN = "forbidden", "Not allowed"
+        INVALID = "invalid", "Invalid"
+        CONFLICT = "conflict", "Changed since"
+
+    ERRORS = (Outcome.NOT_FOUND, Outcome.FORBIDDEN, Outcome.INVALID, Outcome.CONFLICT)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False)
+    object_id = models.BigIntegerField()
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    field = models.CharField(max_length=100, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["job", "outcome", "id"], name="jobitem_job_outcome_idx")]
+
+    def __str__(self):
+        return f"#{self.object_id}: {self.outcome}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.outcome in self.ERRORS

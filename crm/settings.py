@@ -255,7 +255,11 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recount-tag-usage": {"task": "crm.tasks.recount_all_tag_usage", "schedule": 3600.0},
+    "requeue-stale-jobs": {"task": "crm.tasks.requeue_stale_jobs", "schedule": 60.0},
 }
+# Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
+KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
+KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)
 
 # Twilio platform defaults (an organization may override them).
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
@@ -297,7 +301,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name for the choice set that several fields share (email/sms/call consent).
-    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus"},
+    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
+                            "JobStatusEnum": "crm.models.Job.Status"},
 }
 
 LOGGING = {

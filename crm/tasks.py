@@ -18,3 +18,11 @@ def recount_all_tag_usage() -> None:
 
     for organization_id in Organization.objects.values_list("pk", flat=True):
         recount_tag_usage.delay(organization_id)
+
+
+@shared_task
+def requeue_stale_jobs() -> list[int]:
+    """Beat: re-queue long jobs whose worker stopped sending heartbeats (they resume from their checkpoint)."""
+    from crm import jobs
+
+    return jobs.requeue_stale_jobs()

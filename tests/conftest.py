@@ -3,9 +3,17 @@ plus a second organization (charlie) that must never see anything of the first."
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from crm.models import Organization, Team, User
 from crm.permissions import Role
@@ -73,3 +81,78 @@ def world(db) -> World:
 def fresh(user):
     """The same user without cached scope (as on a new request)."""
     return User.objects.get(pk=user.pk)
+
+
+# A real Celery worker (tests marked celery_worker, with transactional databases)
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def database_url() -> str:
+    from crm.db import database_url as url
+
+    return url(connection.settings_dict)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if redis_reachable():
+        return {"url": f"redis://{REDIS_HOST}:{REDIS_PORT}/15", "transport_options": {}}
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must run the Celery test against Redis at 127.0.0.1:6379; .ci/run starts it.")
+    folders = {k: tmp_path / k for k in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    return {"url": "filesystem://", "transport_options": {
+        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"])}}
+
+
+@pytest.fixture
+def worker(broker, tmp_path):
+    queue = f"kith-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker["url"],
+           "CELERY_TASK_DEFAULT_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "crm.settings"}
+    if broker["url"] == "filesystem://":
+        # The worker reads the same folders through settings' default filesystem broker.
+        env.pop("CELERY_BROKER_URL")
+        env["KITH_VAR_DIR"] = str(tmp_path / "var")
+        Path(env["KITH_VAR_DIR"]).mkdir()
+        base = Path(env["KITH_VAR_DIR"]) / "celery"
+        base.mkdir()
+        for name, key in (("queue", "data_folder_in"), ("processed", "processed_folder"),
+                          ("control", "control_folder")):
+            (base / name).symlink_to(broker["transport_options"][key])
+        env["SECRET_KEY"] = "test-only-secret-key-for-the-worker-process-0123456789"
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queue, "--pool", "solo",
+         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        env=env, cwd=Path(__file__).resolve().parents[1], stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    yield {"queue": queue, "log": log, "process": process, **broker}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(predicate, timeout, worker):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if worker["process"].poll() is not None:
+            break
+        time.sleep(0.25)
+    pytest.fail(f"condition not met in {timeout}s; worker log:\n{worker['log'].read_text()[-4000:]}")

@@ -3,18 +3,20 @@ from __future__ import annotations
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from companies.models import Company
 from contacts.models import (
     Contact, ContactCompany, ContactRelationship, ContactUserLink, RelationshipType,
 )
+from contacts import bulk
 from contacts.services import create_contact, set_tags, update_contact
 from crm.api.serializers import (
     Expansion, OrgSerializer, StrictInputMixin, TagSummarySerializer, TeamSummarySerializer,
     UserSummarySerializer, visible_choices,
 )
-from crm.models import Tag, User
+from crm.models import Job, JobItem, Tag, User
 from crm.permissions import Scope
 
 COMPANY_SUMMARY = "companies.api.serializers.CompanySummarySerializer"
@@ -201,3 +203,83 @@ class PhoneCheckResultSerializer(serializers.Serializer):
     region = serializers.CharField(allow_null=True)
     number_type = serializers.ChoiceField(choices=sorted(PHONE_TYPES.values()), allow_null=True)
     national = serializers.CharField(allow_null=True)
+
+
+# Bulk operations (contacts.bulk)
+
+class BulkRequestSerializer(StrictInputMixin, serializers.Serializer):
+    """One action on a list of contact ids, or on everything the contact list's filters match."""
+
+    action = serializers.ChoiceField(choices=[(name, spec[0]) for name, spec in bulk.ACTIONS.items()])
+    params = serializers.JSONField(required=False, default=dict, help_text=(
+        "assign_owner: {owner: user id or null}; assign_team: {team: id or null}; add_tags / remove_tags: "
+        "{tags: [tag ids]}; set_stage: {lifecycle_stage}; set_custom_field: {key, value (null clears)}; "
+        "delete / restore: {}."))
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+                                max_length=bulk.MAX_IDS, help_text="Contact ids (or give `filters`).")
+    filters = serializers.JSONField(required=False, help_text=(
+        "The contact list's query parameters, e.g. {\"lifecycle_stage\": [\"lead\"], \"tags\": [3]}."))
+
+    def validate(self, attrs):
+        if ("ids" in attrs) == ("filters" in attrs):
+            raise serializers.ValidationError({"ids": ["Give either ids or filters."]})
+        return attrs
+
+
+class BulkResultRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The contact id.")
+    result = serializers.ChoiceField(choices=JobItem.Outcome.choices)
+    field = serializers.CharField(help_text="The field at fault, if any.")
+    message = serializers.CharField()
+
+
+class BulkOperationSerializer(OrgSerializer):
+    action = serializers.SerializerMethodField()
+    description = serializers.SerializerMethodField()
+    progress = serializers.IntegerField(read_only=True, help_text="Per cent done.")
+    url = serializers.SerializerMethodField()
+    params = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = ["id", "action", "description", "params", "status", "progress", "total", "processed",
+                  "succeeded", "failed", "actor", "undoes", "error", "created_at", "started_at",
+                  "finished_at", "url"]
+        read_only_fields = fields
+
+    def get_action(self, job) -> str:
+        return job.params.get("action", "")
+
+    def get_description(self, job) -> str:
+        return bulk.action_label(job.params.get("action", ""))
+
+    def get_params(self, job) -> dict:
+        return job.params.get("params", {})
+
+    def get_url(self, job) -> str:
+        from django.urls import reverse
+
+        path = reverse("api:bulk-operation-detail", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+ERRORS_SHOWN = 1000
+
+
+class BulkOperationDetailSerializer(BulkOperationSerializer):
+    errors = serializers.SerializerMethodField(help_text=f"Rows not changed and why (the first {ERRORS_SHOWN}).")
+
+    class Meta(BulkOperationSerializer.Meta):
+        fields = [*BulkOperationSerializer.Meta.fields, "errors"]
+        read_only_fields = fields
+
+    @extend_schema_field(BulkResultRowSerializer(many=True))
+    def get_errors(self, job) -> list[dict]:
+        items = JobItem.objects.filter(job=job, outcome__in=JobItem.ERRORS).order_by("id")[:ERRORS_SHOWN]
+        return [{k: row[k] for k in ("id", "result", "field", "message")} for row in bulk.item_rows(self.user, items)]
+
+
+class BulkInlineResultSerializer(serializers.Serializer):
+    operation = BulkOperationSerializer()
+    results = BulkResultRowSerializer(many=True)

@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from contacts.api.views import ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
+from contacts.api.views import BulkOperationViewSet, ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="contact")
@@ -11,3 +11,4 @@ from contacts.api.segments import SavedViewViewSet, SegmentViewSet  # noqa: E402
 
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("saved-views", SavedViewViewSet, basename="saved-view")
+router.register("bulk-operations", BulkOperationViewSet, basename="bulk-operation")

@@ -3,20 +3,24 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from contacts import bulk
 from contacts.api.serializers import (
+    BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer, BulkRequestSerializer,
     ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer, ContactSerializer,
     PhoneCheckResultSerializer, PhoneCheckSerializer,
 )
 from contacts.filters import (
-    CONTACT_ORDERINGS, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter, contact_sort_key,
-    saved_view_for,
+    CONTACT_ORDERINGS, BulkOperationFilter, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter,
+    contact_sort_key, saved_view_for,
 )
 from contacts.models import Contact, ContactCompany, ContactRelationship
 from contacts.services import restore_contact, soft_delete_contact
 from crm.api.history import HistoryMixin
-from crm.api.views import OrgViewSet
+from crm.api.views import OrgReadOnlyViewSet, OrgViewSet
+from crm.models import Job, JobItem
 from crm.permissions import CHANGE, DELETE
 
 
@@ -65,6 +69,21 @@ class ContactViewSet(HistoryMixin, OrgViewSet):
         serializer.save()
         return Response(serializer.data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=BulkRequestSerializer,
+                   responses={200: BulkInlineResultSerializer, 202: BulkOperationSerializer})
+    @action(detail=False, methods=["post"], serializer_class=BulkRequestSerializer)
+    def bulk(self, request):
+        """Run one action on many contacts: `ids`, or `filters` (the list's query parameters).
+        Up to 1,000 rows: runs now, 200 with a result per row. More: runs in the background,
+        202 with the operation to poll at `url`. Rows the caller may not see are "not_found";
+        rows they may not change are reported with the reason."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = bulk.start(request.user, action=data["action"], params=data.get("params"),
+                         ids=data.get("ids"), filters=data.get("filters"))
+        return bulk_response(request, job)
+
     @extend_schema(request=PhoneCheckSerializer, responses=PhoneCheckResultSerializer)
     @action(detail=False, methods=["post"], url_path="validate-phone", serializer_class=PhoneCheckSerializer)
     def validate_phone(self, request):
@@ -89,3 +108,43 @@ class ContactRelationshipViewSet(OrgViewSet):
     queryset = ContactRelationship.objects.all()
     serializer_class = ContactRelationshipSerializer
     filterset_class = ContactRelationshipFilter
+
+
+def bulk_response(request, job):
+    """A finished operation with its per-row results (200), or a queued one to poll (202)."""
+    context = {"request": request}
+    operation = BulkOperationSerializer(job, context=context).data
+    if job.is_active:
+        return Response(operation, status=status.HTTP_202_ACCEPTED)
+    rows = bulk.item_rows(request.user, JobItem.objects.filter(job=job).order_by("id"))
+    results = [{k: row[k] for k in ("id", "result", "field", "message")} for row in rows]
+    return Response({"operation": operation, "results": results})
+
+
+class BulkOperationViewSet(OrgReadOnlyViewSet):
+    """Bulk operations on contacts, newest first: status, progress, counts and (one by one) the
+    rows that failed and why. Each is seen by the person who ran it and by org admins."""
+
+    queryset = Job.objects.filter(kind=bulk.KIND)
+    serializer_class = BulkOperationSerializer
+    filterset_class = BulkOperationFilter
+
+    def get_serializer_class(self):
+        return BulkOperationDetailSerializer if self.action == "retrieve" else BulkOperationSerializer
+
+    @extend_schema(request=None, responses={200: BulkInlineResultSerializer, 202: BulkOperationSerializer})
+    @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=BulkOperationSerializer)
+    def undo(self, request, pk=None):
+        """Restore each changed row's previous values, as an operation of its own. Rows changed
+        again since are reported as "conflict" and left alone."""
+        job = bulk.start_undo(request.user, self.get_object())
+        return bulk_response(request, job)
+
+    @extend_schema(request=None, responses=BulkOperationSerializer)
+    @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=BulkOperationSerializer)
+    def cancel(self, request, pk=None):
+        """Stop a queued or running operation after its current batch; what it changed can be undone."""
+        job = self.get_object()
+        if not bulk.cancel(job):
+            raise ValidationError({"status": [f"This operation has already stopped ({job.status})."]})
+        return Response(BulkOperationSerializer(job, context={"request": request}).data)

@@ -13,7 +13,7 @@ from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -101,9 +101,10 @@ class OrgAutoSchema(AutoSchema):
         return parameters
 
 
-class OrgViewSet(viewsets.ModelViewSet):
+class OrgReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     """Subclasses name `queryset` (all the model's rows: the gate narrows them per request),
-    `serializer_class` (an OrgSerializer), `filterset_class` and their sorts."""
+    `serializer_class` (an OrgSerializer), `filterset_class` and their sorts. Read-only
+    (list, retrieve and custom actions); OrgViewSet adds create, update and delete."""
 
     permission_classes = [IsAuthenticated, IsOrganizationMember]
     filter_backends = [OrgFilterBackend]
@@ -144,9 +145,6 @@ class OrgViewSet(viewsets.ModelViewSet):
         return get_visible_or_404(self.request.user, rows, self.kwargs[self.lookup_url_kwarg or self.lookup_field],
                                   action, perms=())
 
-    def perform_destroy(self, instance):
-        instance.delete()
-
     # Query parameters, ?fields= and ?expand=
 
     def renders_model(self) -> bool:
@@ -181,6 +179,11 @@ class OrgViewSet(viewsets.ModelViewSet):
             raise ValidationError({"ordering": [
                 f"Unknown sort {value!r}; use one of {', '.join(self.orderings)}."]})
         return value, self.orderings[value]
+
+
+class OrgViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, OrgReadOnlyViewSet):
+    def perform_destroy(self, instance):
+        instance.delete()
 
 
 def sorts(**fields: str) -> dict[str, SortKey]:

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from activities.models import Activity
 from companies.models import Company
+from contacts import bulk
 from contacts.models import (
     ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
 )
@@ -45,6 +46,8 @@ def populate(org, owner, marker, n=3):
     Segment.objects.create(organization=org, name=f"{marker} segment", created_by=owner,
                            criteria={"op": "and", "rules": [{"field": "score", "operator": "gte", "value": 1}]})
     SavedView.objects.create(organization=org, name=f"{marker} view", user=owner)
+    # A bulk operation: a job and its rows.
+    bulk.start(owner, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[c.pk for c in contacts])
     return contacts
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from companies.models import Company
 from contacts.models import Contact
-from contacts.services import bulk_update_contacts, create_contact, update_contact
+from contacts import bulk
+from contacts.services import create_contact, update_contact
 from crm.audit import change_context, history_for
 
 pytestmark = pytest.mark.django_db
@@ -44,15 +45,16 @@ def test_create_update_delete_are_recorded_with_actor(world):
 def test_bulk_update_records_one_event_per_row_with_old_and_new(world):
     contacts = [Contact.objects.create(organization=world.org, first_name=f"C{i}", lifecycle_stage="lead")
                 for i in range(3)]
-    with change_context(actor=world.manager_a, source="bulk"):
-        n = bulk_update_contacts(Contact.objects.filter(pk__in=[c.pk for c in contacts]), {"lifecycle_stage": "sql"})
-    assert n == 3
+    job = bulk.start(world.manager_a, action="set_stage", params={"lifecycle_stage": "sql"},
+                     ids=[c.pk for c in contacts])
+    assert job.succeeded == 3
     for contact in contacts:
         last = events(contact)[-1]
         assert last.pgh_label == "update"
         assert last.pgh_diff["lifecycle_stage"] == ["lead", "sql"]
         assert last.pgh_context["user"] == world.manager_a.pk
         assert last.pgh_context["source"] == "bulk"
+        assert last.pgh_context["operation"] == job.pk
 
 
 def test_bulk_update_validates_values(world):
@@ -60,10 +62,10 @@ def test_bulk_update_validates_values(world):
 
     contact = Contact.objects.create(organization=world.org, first_name="C")
     with pytest.raises(ValidationError) as excinfo:
-        bulk_update_contacts(Contact.objects.filter(pk=contact.pk), {"lifecycle_stage": "bogus"})
+        bulk.start(world.admin, action="set_stage", params={"lifecycle_stage": "bogus"}, ids=[contact.pk])
     assert "lifecycle_stage" in excinfo.value.message_dict
     with pytest.raises(ValidationError) as excinfo:
-        bulk_update_contacts(Contact.objects.filter(pk=contact.pk), {"organization_id": world.other_org.pk})
+        bulk.start(world.admin, action="set_stage", params={"organization_id": world.other_org.pk}, ids=[contact.pk])
     assert "organization_id" in excinfo.value.message_dict
     assert Contact.objects.get(pk=contact.pk).lifecycle_stage == "lead"
 

@@ -1,0 +1,745 @@
+"""Bulk actions on contacts: assign owner or team, add or remove tags, set the lifecycle
+stage or a custom field, move to the trash, restore — on a list of ids or on everything a
+contact-list filter matches — and their undo.
+
+One operation is one `crm.models.Job` (kind "contacts.bulk"): it records who ran what, on
+which selection, when, and per row (`JobItem`) the outcome and the values before and
+after. The row changes themselves are audited by the history triggers under a context
+naming the operation (`operation=<job id>`), so a contact's history shows them as part of it.
+
+Rules every entry point (API, pages, Celery) gets from here:
+- parameters and the selection are validated before anything runs (ValidationError naming
+  the parameter);
+- ids the actor cannot see are "not found" (no leak, no write); rows they see but may not
+  change are reported with the reason; rows that fail validation with the field and message;
+- rows are processed in batches of BATCH_SIZE, each batch in one transaction together
+  with its checkpoint (crm.jobs.run_job), so a worker killed mid-way resumes without doing
+  a batch twice;
+- up to INLINE_LIMIT rows run in the request; more run in Celery with progress;
+- undo restores each changed row's previous values, as an operation of its own; rows
+  changed again since are reported as conflicts and left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import reduce
+from operator import or_
+from types import SimpleNamespace
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from contacts.models import Contact, ContactTag, LifecycleStage
+from crm import jobs
+from crm.audit import change_context
+from crm.custom_fields import _clean_value, _is_empty
+from crm.models import CustomFieldDefinition, Job, JobItem, Tag, Team, User
+from crm.permissions import CHANGE, DELETE, VIEW, Role, Scope
+
+KIND = "contacts.bulk"
+TASK = "contacts.tasks.run_bulk_operation"
+BATCH_SIZE = 500
+INLINE_LIMIT = 1000
+MAX_IDS = 50_000
+UNDO = "undo"
+# An operation that has stopped may be undone (what its committed batches changed).
+UNDOABLE = (Job.Status.DONE, Job.Status.FAILED, Job.Status.CANCELLED)
+
+# action -> (label, permission needed on each row, parameters it takes)
+ACTIONS = {
+    "assign_owner": ("Assign owner", CHANGE, ("owner",)),
+    "assign_team": ("Assign team", CHANGE, ("team",)),
+    "add_tags": ("Add tags", CHANGE, ("tags",)),
+    "remove_tags": ("Remove tags", CHANGE, ("tags",)),
+    "set_stage": ("Set lifecycle stage", CHANGE, ("lifecycle_stage",)),
+    "set_custom_field": ("Set custom field", CHANGE, ("key", "value")),
+    "delete": ("Move to trash", DELETE, ()),
+    "restore": ("Restore from trash", CHANGE, ()),
+}
+# Simple columns the field actions set: action -> (model field, its column).
+_COLUMNS = {"assign_owner": ("owner", "owner_id"), "assign_team": ("team", "team_id"),
+            "set_stage": ("lifecycle_stage", "lifecycle_stage")}
+# Query parameters of the list page that are not filters.
+NOT_FILTERS = frozenset({"ordering", "per_page", "cursor"})
+
+Outcome = JobItem.Outcome
+
+
+def action_label(action: str) -> str:
+    return "Undo" if action == UNDO else ACTIONS.get(action, (action,))[0]
+
+
+# -- validation ------------------------------------------------------------------------------
+
+def _int(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def clean_params(user, action: str, params) -> dict:
+    """The action's parameters, checked against the actor's organization; a ValidationError
+    names each parameter at fault. Returns JSON-ready values (ids, not objects)."""
+    if action not in ACTIONS:
+        raise ValidationError({"action": f"Unknown action {action!r}; use one of {', '.join(ACTIONS)}."})
+    scope = Scope.of(user)
+    if scope is None:
+        raise PermissionDenied("Your account does not belong to an organization.")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "Give the parameters as an object."})
+    expected = ACTIONS[action][2]
+    errors = {name: "Unknown parameter for this action." for name in params if name not in expected}
+    errors.update({name: "This parameter is required." for name in expected if name not in params})
+    if errors:
+        raise ValidationError(errors)
+    org = scope.organization_id
+    cleaned: dict = {}
+    if action == "assign_owner":
+        value = params["owner"]
+        owner = None if value in (None, "") else _int(value)
+        if value not in (None, "") and (owner is None or not User.objects.filter(
+                pk=owner, membership__organization_id=org).exists()):
+            raise ValidationError({"owner": "Choose a member of your organization."})
+        if scope.role == Role.REP and owner not in (None, scope.user_id):
+            raise ValidationError({"owner": "Sales reps can assign only themselves as owner (or nobody)."})
+        cleaned["owner"] = owner
+    elif action == "assign_team":
+        value = params["team"]
+        team = None if value in (None, "") else _int(value)
+        if value not in (None, "") and (team is None or not Team.objects.filter(pk=team, organization_id=org).exists()):
+            raise ValidationError({"team": "Choose a team of your organization."})
+        cleaned["team"] = team
+    elif action in ("add_tags", "remove_tags"):
+        values = params["tags"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValidationError({"tags": "Give a list of one or more tag ids."})
+        ids = [_int(v) for v in values]
+        known = set(Tag.objects.visible_to(user, VIEW).filter(
+            pk__in=[i for i in ids if i is not None]).values_list("pk", flat=True))
+        unknown = [str(v) for v, i in zip(values, ids) if i not in known]
+        if unknown:
+            raise ValidationError({"tags": f"Unknown tag(s): {', '.join(unknown)}."})
+        cleaned["tags"] = sorted(known)
+    elif action == "set_stage":
+        value = params["lifecycle_stage"]
+        if value not in LifecycleStage.values:
+            raise ValidationError({"lifecycle_stage": f"Unknown stage {value!r}; use one of "
+                                                      f"{', '.join(LifecycleStage.values)}."})
+        cleaned["lifecycle_stage"] = value
+    elif action == "set_custom_field":
+        key, value = params["key"], params["value"]
+        definition = CustomFieldDefinition.objects.filter(organization_id=org, model="contact",
+                                                          key=key if isinstance(key, str) else "").first()
+        if definition is None:
+            raise ValidationError({"key": f"No custom field {key!r} on contacts in your organization."})
+        if _is_empty(value):
+            if definition.required:
+                raise ValidationError({"value": f"{definition.label} is required; it cannot be cleared."})
+            value = None
+        else:
+            try:
+                value = _clean_value(definition, value)
+            except ValueError as exc:
+                raise ValidationError({"value": f"{definition.label}: {exc}"}) from None
+        cleaned.update(key=key, value=value)
+    return cleaned
+
+
+def clean_ids(ids) -> list[int]:
+    if not isinstance(ids, (list, tuple)) or not ids:
+        raise ValidationError({"ids": "Give a list of one or more contact ids."})
+    cleaned = [_int(v) for v in ids]
+    bad = [str(v) for v, i in zip(ids, cleaned) if i is None]
+    if bad:
+        raise ValidationError({"ids": f"Not contact ids: {', '.join(bad[:10])}."})
+    unique = sorted(set(cleaned))
+    if len(unique) > MAX_IDS:
+        raise ValidationError({"ids": f"Select at most {MAX_IDS} contacts by id; use filters for more."})
+    return unique
+
+
+def clean_filters(user, action: str, filters) -> dict[str, list[str]]:
+    """The contact list's query parameters (anything ContactFilter accepts); page-only ones
+    (sort, page size, cursor) are dropped, unknown or invalid ones are an error naming them."""
+    if isinstance(filters, QueryDict):
+        data = {key: filters.getlist(key) for key in filters}
+    elif isinstance(filters, dict):
+        data = {}
+        for key, value in filters.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if not all(isinstance(v, (str, int, float, bool)) for v in values):
+                raise ValidationError({"filters": f"{key}: give a value or a list of values."})
+            data[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    else:
+        raise ValidationError({"filters": "Give the filters as an object of query parameters."})
+    data = {key: values for key, values in data.items() if key not in NOT_FILTERS}
+    filterset = _filterset(user, action, data)
+    unknown = sorted(set(data) - set(filterset.filters))
+    if unknown:
+        raise ValidationError({"filters": [f"{name}: Unknown filter." for name in unknown]})
+    if not filterset.is_valid():
+        raise ValidationError({"filters": [f"{name}: {' '.join(errors)}"
+                                           for name, errors in filterset.errors.items()]})
+    return data
+
+
+def _filterset(user, action, data: dict[str, list[str]]):
+    from contacts.filters import ContactFilter
+
+    query = QueryDict(mutable=True)
+    for key, values in data.items():
+        query.setlist(key, values)
+    if action == "restore":
+        base = Contact.all_objects.visible_to(user, VIEW).filter(deleted_at__isnull=False)
+    else:
+        base = Contact.objects.visible_to(user, VIEW)
+    return ContactFilter(query, queryset=base, request=SimpleNamespace(user=user, GET=query))
+
+
+def matching(user, action: str, data: dict[str, list[str]]):
+    """Contacts the user sees that the (cleaned) filters match: live ones, or for restore the trash."""
+    return _filterset(user, action, data).qs
+
+
+# -- starting --------------------------------------------------------------------------------
+
+def start(user, *, action: str, params=None, ids=None, filters=None, send_options=None) -> Job:
+    """Validate and start a bulk operation. Up to INLINE_LIMIT rows it runs here and the
+    returned job is finished; more are queued for Celery (status "queued")."""
+    errors = {}
+    try:
+        cleaned = clean_params(user, action, params)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if (ids is None) == (filters is None):
+        errors["ids"] = ["Give either ids or filters (the contact list's query parameters)."]
+    else:
+        try:
+            selection = {"ids": clean_ids(ids)} if ids is not None else {
+                "filters": clean_filters(user, action, filters)}
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    if "ids" in selection:
+        size = total = len(selection["ids"])
+    else:
+        size = matching(user, action, selection["filters"]).order_by()[:INLINE_LIMIT + 1].count()
+        total = size if size <= INLINE_LIMIT else None
+    scope = Scope.of(user)
+    job = Job.objects.create(organization_id=scope.organization_id, kind=KIND, task=TASK, actor=user,
+                             params={"action": action, "params": cleaned, **selection}, total=total)
+    return _launch(job, size, send_options)
+
+
+def start_undo(user, operation: Job, *, send_options=None) -> Job:
+    """Undo an operation that has stopped (done, failed or cancelled: whatever its committed
+    batches changed). The caller checked the user may change the operation."""
+    if operation.kind != KIND:
+        raise ValidationError({"operation": "Not a bulk operation on contacts."})
+    if operation.params.get("action") == UNDO:
+        raise ValidationError({"operation": "An undo cannot itself be undone."})
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=operation.pk)
+        if locked.status not in UNDOABLE:
+            raise ValidationError({"status": "Only an operation that has stopped can be undone; this one is "
+                                             f"{locked.get_status_display().lower()}."})
+        previous = locked.status
+        locked.status = operation.status = Job.Status.UNDOING
+        locked.save(update_fields=["status", "updated_at"])
+        changed = JobItem.objects.filter(job=operation, outcome=Outcome.CHANGED).count()
+        job = Job.objects.create(organization_id=operation.organization_id, kind=KIND, task=TASK, actor=user,
+                                 undoes=operation, total=changed,
+                                 params={"action": UNDO, "params": {}, "operation": operation.pk,
+                                         "previous_status": previous})
+    return _launch(job, changed, send_options)
+
+
+def cancel(job: Job) -> bool:
+    """Stop a queued or running operation after its current batch (what it changed stays, and
+    can be undone). False when it had already stopped."""
+    if not jobs.cancel(job):
+        return False
+    _release_undone(job)
+    return True
+
+
+def _release_undone(job: Job) -> None:
+    """An undo that did not complete gives its operation back its status: it can be undone again
+    (rows already reverted then show as conflicts and are left alone)."""
+    if job.undoes_id:
+        Job.objects.filter(pk=job.undoes_id, status=Job.Status.UNDOING).update(
+            status=job.params.get("previous_status", Job.Status.DONE))
+
+
+def _launch(job: Job, size: int, send_options) -> Job:
+    if size <= INLINE_LIMIT:
+        run(job.pk)
+        job.refresh_from_db()
+    else:
+        with transaction.atomic():
+            jobs.enqueue(job, **(send_options or {}))
+    return job
+
+
+def run(job_id: int) -> Job | None:
+    """Run or resume an operation to its end (called inline and by the Celery task)."""
+    job = jobs.run_job(job_id, _step)
+    if job is not None and job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
+        _release_undone(job)
+    return job
+
+
+# -- one batch -------------------------------------------------------------------------------
+
+def _step(job: Job) -> bool:
+    actor = User.objects.filter(pk=job.actor_id).first()
+    with change_context(actor=actor, source="bulk", operation=job.pk):
+        if job.params["action"] == UNDO:
+            return _undo_step(job, actor)
+        return _forward_step(job, actor)
+
+
+def _forbidden_reason(actor, permission) -> str:
+    scope = Scope.of(actor)
+    if scope is None or not scope.can_write:
+        return "Your role is read-only."
+    return "You can see this contact but may not " + ("delete" if permission == DELETE else "change") + " it."
+
+
+def _access(actor, ids, permission) -> tuple[set[int], set[int]]:
+    """Of `ids`: those the actor sees (in the trash too), and those they may act on."""
+    visible = set(Contact.all_objects.visible_to(actor, VIEW).filter(pk__in=ids).values_list("pk", flat=True))
+    allowed = set(Contact.all_objects.visible_to(actor, permission).filter(pk__in=visible)
+                  .values_list("pk", flat=True)) if visible else set()
+    return visible, allowed
+
+
+def _forward_step(job: Job, actor) -> bool:
+    spec = job.params
+    action, params = spec["action"], spec["params"]
+    cursor = job.checkpoint.get("after", 0)
+    if "ids" in spec:
+        remaining = [i for i in spec["ids"] if i > cursor]
+        chunk, done = remaining[:BATCH_SIZE], len(remaining) <= BATCH_SIZE
+    else:
+        rows = matching(actor, action, spec["filters"])
+        if job.total is None:
+            job.total = rows.order_by().count()
+        chunk = list(rows.filter(pk__gt=cursor).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
+        done = len(chunk) < BATCH_SIZE
+    if not chunk:
+        return True
+    permission = ACTIONS[action][1]
+    visible, allowed = _access(actor, chunk, permission)
+    rows = {c.pk: c for c in Contact.all_objects.filter(pk__in=allowed).select_for_update(of=("self",))
+            .only("id", "organization_id", "owner_id", "team_id", "lifecycle_stage", "custom_fields",
+                  "deleted_at", "email")}
+    reason = _forbidden_reason(actor, permission)
+    items, todo = {}, []
+    for pk in chunk:
+        if pk not in visible:
+            items[pk] = _item(job, pk, Outcome.NOT_FOUND, message="No such contact.")
+        elif pk not in allowed:
+            items[pk] = _item(job, pk, Outcome.FORBIDDEN, message=reason)
+        elif rows[pk].deleted_at is not None and action != "restore":
+            items[pk] = _item(job, pk, Outcome.INVALID, message="It is in the trash; restore it first.")
+        else:
+            todo.append(rows[pk])
+    APPLY[action](job, todo, params, items)
+    _save_items(job, [items[pk] for pk in chunk])
+    job.checkpoint = {"after": chunk[-1]}
+    return done
+
+
+def _item(job, pk, outcome, *, field="", message="", before=None, after=None) -> JobItem:
+    return JobItem(organization_id=job.organization_id, job_id=job.pk, object_id=pk, outcome=outcome,
+                   field=field, message=message, before=before or {}, after=after or {})
+
+
+def _save_items(job: Job, items: list[JobItem]) -> None:
+    JobItem.objects.bulk_create(items)
+    errors = sum(1 for item in items if item.is_error)
+    job.processed += len(items)
+    job.failed += errors
+    job.succeeded += len(items) - errors
+
+
+def _adjust_usage(counts: Counter, sign: int) -> None:
+    """Keep Tag.usage_count (live contacts carrying the tag) right: one UPDATE per distinct change."""
+    by_delta: dict[int, list[int]] = {}
+    for tag_id, n in counts.items():
+        if n:
+            by_delta.setdefault(n * sign, []).append(tag_id)
+    for delta, tag_ids in by_delta.items():
+        Tag.objects.filter(pk__in=tag_ids).update(usage_count=F("usage_count") + delta)
+
+
+def _tag_counts(contact_ids) -> Counter:
+    return Counter(ContactTag.objects.filter(contact_id__in=contact_ids).values_list("tag_id", flat=True))
+
+
+# Forward actions: fill `items` for the rows in `todo` and apply the changes set-wise.
+
+def _apply_column(action):
+    field, column = _COLUMNS[action]
+
+    def apply(job, todo, params, items):
+        new = params[field]
+        changed = []
+        for contact in todo:
+            old = getattr(contact, column)
+            if old == new:
+                items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
+            else:
+                items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field=field,
+                                          before={field: old}, after={field: new})
+                changed.append(contact.pk)
+        if changed:
+            Contact.all_objects.filter(pk__in=changed).update(**{column: new}, updated_at=timezone.now())
+    return apply
+
+
+_MISSING = object()
+
+
+def _apply_custom_field(job, todo, params, items):
+    key, new = params["key"], params["value"]
+    changed = []
+    for contact in todo:
+        values = dict(contact.custom_fields or {})
+        old = values.get(key, _MISSING)
+        if (old is _MISSING and new is None) or old == new:
+            items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
+            continue
+        before = {} if old is _MISSING else {key: old}
+        if new is None:
+            values.pop(key)
+        else:
+            values[key] = new
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field=f"custom_fields.{key}",
+                                  before={"custom_fields": before},
+                                  after={"custom_fields": {} if new is None else {key: new}})
+        contact.custom_fields = values
+        changed.append(contact)
+    _save_custom_fields(changed)
+
+
+def _save_custom_fields(contacts) -> None:
+    if contacts:
+        now = timezone.now()
+        for contact in contacts:
+            contact.updated_at = now
+        Contact.all_objects.bulk_update(contacts, ["custom_fields", "updated_at"])
+
+
+def _apply_tags(adding: bool):
+    def apply(job, todo, params, items):
+        wanted = params["tags"]
+        ids = [c.pk for c in todo]
+        present: dict[int, set[int]] = {}
+        for contact_id, tag_id in ContactTag.objects.filter(contact_id__in=ids, tag_id__in=wanted).values_list(
+                "contact_id", "tag_id"):
+            present.setdefault(contact_id, set()).add(tag_id)
+        counts, new_links, removed = Counter(), [], []
+        for contact in todo:
+            have = present.get(contact.pk, set())
+            touched = [t for t in wanted if (t not in have) == adding]
+            if not touched:
+                items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
+                continue
+            key = "tags_added" if adding else "tags_removed"
+            items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="tags", after={key: touched})
+            counts.update(touched)
+            if adding:
+                new_links += [ContactTag(organization_id=contact.organization_id, contact_id=contact.pk, tag_id=t)
+                              for t in touched]
+            else:
+                removed.append(contact.pk)
+        if adding and new_links:
+            ContactTag.objects.bulk_create(new_links)
+        if removed:
+            ContactTag.objects.filter(contact_id__in=removed, tag_id__in=wanted).delete()
+        _adjust_usage(counts, 1 if adding else -1)
+    return apply
+
+
+def _trash(contacts) -> str:
+    """Move live contacts to the trash; returns the timestamp stored (ISO)."""
+    now = timezone.now()
+    ids = [c.pk for c in contacts]
+    if ids:
+        _adjust_usage(_tag_counts(ids), -1)
+        Contact.all_objects.filter(pk__in=ids).update(deleted_at=now, updated_at=now)
+    return now.isoformat()
+
+
+def _restorable(contacts, items, job) -> list[Contact]:
+    """Of trashed contacts, those whose email no live contact has taken meanwhile (nor an
+    earlier one of this batch); the others get an "invalid" item naming `email`."""
+    emails = {c.email for c in contacts if c.email}
+    taken = set()
+    if emails:
+        org = contacts[0].organization_id
+        taken = set(Contact.objects.filter(organization_id=org, email__in=emails).values_list("email", flat=True))
+    ok = []
+    for contact in contacts:
+        if contact.email and contact.email in taken:
+            items[contact.pk] = _item(job, contact.pk, Outcome.INVALID, field="email",
+                                      message="A contact with this email already exists in your organization.")
+            continue
+        if contact.email:
+            taken.add(contact.email)
+        ok.append(contact)
+    return ok
+
+
+def _untrash(contacts) -> None:
+    ids = [c.pk for c in contacts]
+    if ids:
+        Contact.all_objects.filter(pk__in=ids).update(deleted_at=None, updated_at=timezone.now())
+        _adjust_usage(_tag_counts(ids), 1)
+
+
+def _apply_delete(job, todo, params, items):
+    live = []
+    for contact in todo:
+        if contact.deleted_at is not None:
+            items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
+        else:
+            live.append(contact)
+    stamp = _trash(live)
+    for contact in live:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": None}, after={"deleted_at": stamp})
+
+
+def _apply_restore(job, todo, params, items):
+    trashed = []
+    for contact in todo:
+        if contact.deleted_at is None:
+            items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
+        else:
+            trashed.append(contact)
+    ok = _restorable(trashed, items, job)
+    _untrash(ok)
+    for contact in ok:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
+
+
+APPLY = {
+    "assign_owner": _apply_column("assign_owner"),
+    "assign_team": _apply_column("assign_team"),
+    "set_stage": _apply_column("set_stage"),
+    "set_custom_field": _apply_custom_field,
+    "add_tags": _apply_tags(True),
+    "remove_tags": _apply_tags(False),
+    "delete": _apply_delete,
+    "restore": _apply_restore,
+}
+
+
+# -- undo ------------------------------------------------------------------------------------
+
+def _same_time(stored, current) -> bool:
+    if stored is None or current is None:
+        return stored is None and current is None
+    return parse_datetime(stored) == current
+
+
+def _undo_step(job: Job, actor) -> bool:
+    operation = Job.objects.get(pk=job.undoes_id)
+    action = operation.params["action"]
+    cursor = job.checkpoint.get("after", 0)
+    done_items = list(JobItem.objects.filter(job=operation, outcome=Outcome.CHANGED, id__gt=cursor)
+                      .order_by("id")[:BATCH_SIZE])
+    if not done_items:
+        operation.status = Job.Status.UNDONE
+        operation.save(update_fields=["status", "updated_at"])
+        return True
+    permission = ACTIONS[action][1]
+    chunk = [item.object_id for item in done_items]
+    visible, allowed = _access(actor, chunk, permission)
+    rows = {c.pk: c for c in Contact.all_objects.filter(pk__in=allowed).select_for_update(of=("self",))
+            .only("id", "organization_id", "owner_id", "team_id", "lifecycle_stage", "custom_fields",
+                  "deleted_at", "email")}
+    reason = _forbidden_reason(actor, permission)
+    items: dict[int, JobItem] = {}
+    todo = []
+    for done in done_items:
+        pk = done.object_id
+        if pk not in visible:
+            items[pk] = _item(job, pk, Outcome.NOT_FOUND, message="No such contact.")
+        elif pk not in allowed:
+            items[pk] = _item(job, pk, Outcome.FORBIDDEN, message=reason)
+        else:
+            todo.append((rows[pk], done))
+    UNDO_APPLY[action](job, todo, items)
+    _save_items(job, [items[item.object_id] for item in done_items])
+    job.checkpoint = {"after": done_items[-1].id}
+    return False  # the next step finds no more items and marks the operation undone
+
+
+def _conflict(job, contact, field) -> JobItem:
+    return _item(job, contact.pk, Outcome.CONFLICT, field=field,
+                 message="Changed again since the operation; left as it is.")
+
+
+def _undo_column(action):
+    field, column = _COLUMNS[action]
+
+    def undo(job, todo, items):
+        changed = []
+        for contact, done in todo:
+            current = getattr(contact, column)
+            if current != done.after[field]:
+                items[contact.pk] = _conflict(job, contact, field)
+                continue
+            setattr(contact, column, done.before[field])
+            contact.updated_at = timezone.now()
+            changed.append(contact)
+            items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field=field,
+                                      before={field: current}, after=done.before)
+        if changed:
+            Contact.all_objects.bulk_update(changed, [field, "updated_at"])
+    return undo
+
+
+def _undo_custom_field(job, todo, items):
+    changed = []
+    for contact, done in todo:
+        key = done.field.split(".", 1)[1]
+        values = dict(contact.custom_fields or {})
+        current = {key: values[key]} if key in values else {}
+        if current != done.after["custom_fields"]:
+            items[contact.pk] = _conflict(job, contact, done.field)
+            continue
+        values.pop(key, None)
+        values.update(done.before["custom_fields"])
+        contact.custom_fields = values
+        changed.append(contact)
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field=done.field,
+                                  before={"custom_fields": current}, after=done.before)
+    _save_custom_fields(changed)
+
+
+def _undo_tags(added: bool):
+    key = "tags_added" if added else "tags_removed"
+
+    def undo(job, todo, items):
+        ids = [contact.pk for contact, _ in todo]
+        tag_ids = {t for _, done in todo for t in done.after[key]}
+        present: dict[int, set[int]] = {}
+        for contact_id, tag_id in ContactTag.objects.filter(contact_id__in=ids, tag_id__in=tag_ids).values_list(
+                "contact_id", "tag_id"):
+            present.setdefault(contact_id, set()).add(tag_id)
+        counts, links, unlink = Counter(), [], []
+        for contact, done in todo:
+            tags = done.after[key]
+            have = present.get(contact.pk, set())
+            # Still as the operation left it: every tag it added still there / every one it removed still gone.
+            if any((t in have) != added for t in tags):
+                items[contact.pk] = _conflict(job, contact, "tags")
+                continue
+            counts.update(tags)
+            if added:
+                unlink += [(contact.pk, t) for t in tags]
+            else:
+                links += [ContactTag(organization_id=contact.organization_id, contact_id=contact.pk, tag_id=t)
+                          for t in tags]
+            items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="tags",
+                                      after={"tags_removed" if added else "tags_added": tags})
+        if unlink:
+            ContactTag.objects.filter(reduce(or_, (Q(contact_id=c, tag_id=t) for c, t in unlink))).delete()
+        if links:
+            ContactTag.objects.bulk_create(links)
+        # Contacts of an undo are live (changeable), so their tags count.
+        _adjust_usage(counts, -1 if added else 1)
+    return undo
+
+
+def _undo_delete(job, todo, items):
+    trashed = []
+    for contact, done in todo:
+        if not _same_time(done.after["deleted_at"], contact.deleted_at):
+            items[contact.pk] = _conflict(job, contact, "deleted_at")
+        else:
+            trashed.append(contact)
+    ok = _restorable(trashed, items, job)
+    _untrash(ok)
+    for contact in ok:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
+
+
+def _undo_restore(job, todo, items):
+    live = []
+    for contact, done in todo:
+        if contact.deleted_at is not None:
+            items[contact.pk] = _conflict(job, contact, "deleted_at")
+        else:
+            live.append(contact)
+    stamp = _trash(live)
+    for contact in live:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": None}, after={"deleted_at": stamp})
+
+
+UNDO_APPLY = {
+    "assign_owner": _undo_column("assign_owner"),
+    "assign_team": _undo_column("assign_team"),
+    "set_stage": _undo_column("set_stage"),
+    "set_custom_field": _undo_custom_field,
+    "add_tags": _undo_tags(True),
+    "remove_tags": _undo_tags(False),
+    "delete": _undo_delete,
+    "restore": _undo_restore,
+}
+
+
+# -- reading results -------------------------------------------------------------------------
+
+def item_rows(user, items) -> list[dict]:
+    """Per-row results for display: id, outcome, field, message, and the contact's name when
+    the user may see it (never for "not found" rows)."""
+    items = list(items)
+    ids = [i.object_id for i in items if i.outcome != Outcome.NOT_FOUND]
+    names = dict(Contact.all_objects.visible_to(user, VIEW).filter(pk__in=ids).values_list("pk", "display_name"))
+    return [{"id": i.object_id, "name": names.get(i.object_id, ""), "result": i.outcome,
+             "result_label": i.get_outcome_display(), "field": i.field, "message": i.message} for i in items]
+
+
+def describe(job: Job) -> str:
+    """"Add tags: VIP, Hot" — what an operation did, for pages and flash messages."""
+    spec = job.params
+    action, params = spec.get("action"), spec.get("params", {})
+    label = action_label(action)
+    if action == UNDO:
+        return f"Undo of operation #{spec.get('operation')}"
+    if action == "assign_owner":
+        owner = User.objects.filter(pk=params.get("owner")).first() if params.get("owner") else None
+        return f"{label}: {owner.get_full_name() if owner else 'nobody'}"
+    if action == "assign_team":
+        team = Team.objects.filter(pk=params.get("team")).first() if params.get("team") else None
+        return f"{label}: {team or 'no team'}"
+    if action in ("add_tags", "remove_tags"):
+        names = Tag.objects.filter(pk__in=params.get("tags", [])).order_by("name").values_list("name", flat=True)
+        return f"{label}: {', '.join(names)}"
+    if action == "set_stage":
+        return f"{label}: {LifecycleStage(params['lifecycle_stage']).label}"
+    if action == "set_custom_field":
+        value = params.get("value")
+        return f"{label}: {params.get('key')} = {'(cleared)' if value is None else value}"
+    return label
