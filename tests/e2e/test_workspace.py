@@ -84,6 +84,24 @@ def test_sales_manager_day(page, world, team_book, screenshots):
     rows = page.locator("#contact-results tbody tr")
     expect(rows).to_have_count(3)  # Jonathan, Joanna, Priya: team A's customers
     page.screenshot(path=str(screenshots / "contacts-list.png"))
+
+    # Bulk-tag the filtered list: every customer of the team, through "all matching this filter".
+    page.get_by_label("Select all on this page").check()
+    page.get_by_role("button", name="Select all contacts matching this filter").click()
+    expect(page.locator("[data-bulk-count]")).to_have_text("All contacts matching this filter selected")
+    page.locator("#bulk-action").select_option("add_tags")
+    page.locator("#bulk-tags").select_option(label="Renewal 2027")
+    page.screenshot(path=str(screenshots / "contacts-bulk-tag.png"))
+    page.locator("[data-bulk-apply]").click()
+    expect(page.locator(".messages")).to_contain_text("done for 3 contacts")
+    tagged = set(Contact.objects.filter(tags=team_book["renewal"]).values_list("first_name", flat=True))
+    assert tagged == {"Jonathan", "Joanna", "Priya"}  # not Lars (lead), not Jonah (team B)
+    page.screenshot(path=str(screenshots / "bulk-operation.png"))
+    # …and undo it from the operation's page.
+    page.once("dialog", lambda dialog: dialog.accept())  # "Undo this operation?"
+    page.get_by_role("button", name=re.compile("^Undo")).click()
+    expect(page.locator(".messages")).to_contain_text("Undone for 3 contacts")
+    assert not Contact.objects.filter(tags=team_book["renewal"]).exists()
     phone = page.context.new_page()
     phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto("/contacts/?lifecycle_stage=customer")
