@@ -58,6 +58,7 @@ def test_sales_manager_day(page, world, team_book, screenshots):
     suggestion = page.locator(".suggest-item", has_text="Jonathan Smith (Initech)")
     expect(suggestion).to_be_visible()
     expect(page.locator("#nav-suggest")).not_to_contain_text("Jonah Hidden")  # team B: not manager_a's
+    page.screenshot(path=str(screenshots / "search-suggestions.png"))
     suggestion.click()
     expect(page).to_have_url(re.compile(rf"/contacts/{jonathan.pk}/$"))
     expect(page.locator("#contact-title")).to_have_text("Jonathan Smith")
