@@ -9,7 +9,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Collate
-from django.utils import timezone
 
 from pgvector.django import VectorField
 from phonenumber_field.modelfields import PhoneNumberField
@@ -17,7 +16,8 @@ from phonenumber_field.modelfields import PhoneNumberField
 from crm.custom_fields import clean_custom_fields
 from crm.search import fold
 from crm.models import OrgModel
-from crm.querysets import OrgQuerySet
+from crm.models import SoftDeleteMixin
+from crm.querysets import LiveManager, SoftDeleteQuerySet
 from crm.permissions import CHANGE, DELETE, VIEW, Role
 
 def validate_timezone(value: str) -> None:
@@ -60,28 +60,13 @@ class Address(models.Model):
         abstract = True
 
 
-class CompanyQuerySet(OrgQuerySet):
-    def alive(self):
-        return self.filter(deleted_at__isnull=True)
-
-    def deleted(self):
-        return self.filter(deleted_at__isnull=False)
-
-
-class LiveCompanyManager(models.Manager.from_queryset(CompanyQuerySet)):
-    """Default manager: companies in the trash are hidden."""
-
-    def get_queryset(self):
-        return super().get_queryset().filter(deleted_at__isnull=True)
-
-
 @pghistory.track(
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["embedding", "search_name"], exclude_auto=True)),
     pghistory.DeleteEvent(),
     exclude=["embedding", "search_name"],
 )
-class Company(OrgModel, Address):
+class Company(SoftDeleteMixin, OrgModel, Address):
     class Size(models.TextChoices):
         S1 = "1-10", "1–10"
         S2 = "11-50", "11–50"
@@ -119,8 +104,8 @@ class Company(OrgModel, Address):
                                    related_name="+", editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = LiveCompanyManager()
-    all_objects = CompanyQuerySet.as_manager()
+    objects = LiveManager()
+    all_objects = SoftDeleteQuerySet.as_manager()
     constraint_error_fields = {"duplicate_domain": "domain"}
 
     class Meta:
@@ -169,21 +154,6 @@ class Company(OrgModel, Address):
             from contacts.models import refresh_company_names
 
             refresh_company_names(company_id=self.pk)
-
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
-    def soft_delete(self):
-        self.deleted_at = timezone.now()
-        self.save(update_fields=["deleted_at", "updated_at"])
-
-    def restore(self):
-        """Back from the trash; fails naming `domain` when a live company took its domain."""
-        self.deleted_at = None
-        self.full_clean(validate_unique=False, exclude=["custom_fields"])
-        self.validate_constraints()
-        self.save(update_fields=["deleted_at", "updated_at"])
 
     def clean_fields(self, exclude=None):
         self.domain = normalize_domain(self.domain)

@@ -505,11 +505,16 @@ def _restorable(contacts, items, job) -> list[Contact]:
     return ok
 
 
-def _untrash(contacts) -> None:
-    ids = [c.pk for c in contacts]
+def _untrash(job, contacts, items) -> None:
+    """Bring trashed contacts back (those whose email is still free) and record each row."""
+    ok = _restorable(contacts, items, job)
+    ids = [c.pk for c in ok]
     if ids:
         Contact.all_objects.filter(pk__in=ids).update(deleted_at=None, updated_at=timezone.now())
         _adjust_usage(_tag_counts(ids), 1)
+    for contact in ok:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
 
 
 def _apply_delete(job, todo, params, items):
@@ -532,11 +537,7 @@ def _apply_restore(job, todo, params, items):
             items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
         else:
             trashed.append(contact)
-    ok = _restorable(trashed, items, job)
-    _untrash(ok)
-    for contact in ok:
-        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
-                                  before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
+    _untrash(job, trashed, items)
 
 
 APPLY = {
@@ -677,11 +678,7 @@ def _undo_delete(job, todo, items):
             items[contact.pk] = _conflict(job, contact, "deleted_at")
         else:
             trashed.append(contact)
-    ok = _restorable(trashed, items, job)
-    _untrash(ok)
-    for contact in ok:
-        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
-                                  before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
+    _untrash(job, trashed, items)
 
 
 def _undo_restore(job, todo, items):

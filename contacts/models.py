@@ -20,10 +20,10 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from companies.models import Address, validate_timezone
 from crm.custom_fields import clean_custom_fields
-from crm.models import OrgModel, Tag
+from crm.models import OrgModel, SoftDeleteMixin, Tag
 from crm.permissions import contact_visibility_q
 from crm.search import digits, fold
-from crm.querysets import OrgQuerySet
+from crm.querysets import LiveManager, SoftDeleteQuerySet
 
 
 class LifecycleStage(models.TextChoices):
@@ -85,21 +85,6 @@ def build_display_name(first: str, middle: str = "", last: str = "") -> str:
     return " ".join(part.strip() for part in (first, middle, last) if part and part.strip())
 
 
-class ContactQuerySet(OrgQuerySet):
-    def alive(self):
-        return self.filter(deleted_at__isnull=True)
-
-    def deleted(self):
-        return self.filter(deleted_at__isnull=False)
-
-
-class LiveContactManager(models.Manager.from_queryset(ContactQuerySet)):
-    """Default manager: soft-deleted contacts are hidden."""
-
-    def get_queryset(self):
-        return super().get_queryset().filter(deleted_at__isnull=True)
-
-
 # Derived columns are not part of the audit trail (they follow the fields they come from).
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
                       "search_vector", "last_activity_at", "last_contacted_at"]
@@ -111,7 +96,7 @@ _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_na
     pghistory.DeleteEvent(),
     exclude=_CONTACT_UNTRACKED,
 )
-class Contact(OrgModel, Address):
+class Contact(SoftDeleteMixin, OrgModel, Address):
     team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_contacts")
@@ -189,8 +174,8 @@ class Contact(OrgModel, Address):
                                    related_name="+", editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = LiveContactManager()
-    all_objects = ContactQuerySet.as_manager()
+    objects = LiveManager()
+    all_objects = SoftDeleteQuerySet.as_manager()
     constraint_error_fields = {"duplicate_email": "email"}
 
     class Meta:
@@ -241,10 +226,6 @@ class Contact(OrgModel, Address):
     def visibility_q(cls, scope, action):
         return contact_visibility_q(scope, action)
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
     def clean_fields(self, exclude=None):
         # Normalize before the field validators see the values.
         self.email = normalize_email(self.email)
@@ -290,16 +271,6 @@ class Contact(OrgModel, Address):
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)
-
-    def soft_delete(self):
-        self.deleted_at = timezone.now()
-        self.save(update_fields=["deleted_at", "updated_at"])
-
-    def restore(self):
-        self.deleted_at = None
-        self.full_clean(validate_unique=False, exclude=["custom_fields"])
-        self.validate_constraints()
-        self.save(update_fields=["deleted_at", "updated_at"])
 
 
 class BelongsToContact:

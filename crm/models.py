@@ -161,6 +161,27 @@ class OrgModel(models.Model):
             raise ValidationError(errors)
 
 
+class SoftDeleteMixin:
+    """Methods of a model with a trash (its own `deleted_at` column, `objects` = LiveManager,
+    `all_objects` = SoftDeleteQuerySet.as_manager()). Services wrap these with what else
+    moves with the row (tag counts, cached names)."""
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def soft_delete(self):
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self):
+        """Back from the trash; a unique value a live row took meanwhile fails on its field."""
+        self.deleted_at = None
+        self.full_clean(validate_unique=False, exclude=["custom_fields"])
+        self.validate_constraints()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+
 class Team(OrgModel):
     constraint_error_fields = {"duplicate_name": "name"}
 

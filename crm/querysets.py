@@ -29,3 +29,21 @@ class OrgQuerySet(models.QuerySet):
         if q is None:
             return self.none()
         return self.filter(q, organization_id=scope.organization_id)
+
+
+class SoftDeleteQuerySet(OrgQuerySet):
+    """Rows of a model with a trash (a `deleted_at` column)."""
+
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self):
+        return self.filter(deleted_at__isnull=False)
+
+
+class LiveManager(models.Manager.from_queryset(SoftDeleteQuerySet)):
+    """Default manager of a model with a trash: rows in the trash are hidden (the model's
+    `all_objects` manager, a plain SoftDeleteQuerySet, shows them)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
