@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from contacts.models import (
-    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord,
+    AssignmentRule, ConsentEvent, FormLayout, FormLayoutField, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord,
 )
 from crm.admin_base import OrgAdmin
 from crm.resources import resource_for
@@ -157,3 +157,32 @@ class NameWordAdmin(OrgAdmin):
 
     def has_import_permission(self, request):
         return False
+
+
+@admin.register(FormLayout)
+class FormLayoutAdmin(OrgAdmin):
+    resource_classes = [resource_for(FormLayout)]
+    list_display = ["industry", "organization", "updated_at"]
+    list_select_related = ["organization"]
+    search_fields = ["industry"]
+
+
+@admin.register(FormLayoutField)
+class FormLayoutFieldAdmin(OrgAdmin):
+    resource_classes = [resource_for(FormLayoutField)]
+    list_display = ["layout", "definition", "position", "required"]
+    list_select_related = ["layout", "definition"]
+    list_filter = ["required"]
+    search_fields = ["layout__industry", "definition__key", "definition__label"]
+    autocomplete_fields = ["layout", "definition"]
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(OrgAdmin):
+    resource_classes = [resource_for(AssignmentRule)]
+    list_display = ["name", "position", "is_active", "industry", "country", "region", "source", "team",
+                    "owner_strategy", "owner"]
+    list_select_related = ["team", "owner"]
+    list_filter = ["is_active", "owner_strategy", "source", "team"]
+    search_fields = ["name", "industry", "region"]
+    autocomplete_fields = ["team", "owner"]

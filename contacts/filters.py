@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from companies.models import Company
 from contacts.models import (
-    ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
+    AssignmentRule, ConsentStatus, Contact, FormLayout, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
     LifecycleStage, RelationshipType, Source,
 )
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
@@ -227,4 +227,23 @@ class ContactCompanyFilter(OrgScopedFilterSet):
 
     class Meta:
         model = ContactCompany
+        fields: list[str] = []
+
+
+class FormLayoutFilter(OrgScopedFilterSet):
+    industry = filters.CharFilter(field_name="industry", lookup_expr="iexact", label="Industry (any capitalization)")
+
+    class Meta:
+        model = FormLayout
+        fields: list[str] = []
+
+
+class AssignmentRuleFilter(OrgScopedFilterSet):
+    is_active = filters.BooleanFilter()
+    team = filters.ModelChoiceFilter(queryset=Team.objects.all())
+    source = filters.ChoiceFilter(choices=Source.choices)
+    owner_strategy = filters.ChoiceFilter(choices=AssignmentRule.OwnerStrategy.choices)
+
+    class Meta:
+        model = AssignmentRule
         fields: list[str] = []

@@ -18,6 +18,7 @@ urlpatterns = [
     path("password-change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("contacts/", include("contacts.urls")),
     path("companies/", include("companies.urls")),
+    path("settings/", include("contacts.urls_settings")),
     path("api/", include("crm.api.urls")),
     path("admin/", admin.site.urls),
 ]
