@@ -239,7 +239,8 @@ class FormLayoutSerializer(OrgSerializer):
         entries = data.get("entries")
         if entries is None:  # a partial update of the industry keeps the fields
             entries = [{"definition": e.definition, "required": e.required}
-                       for e in instance.entries.select_related("definition").order_by("position", "id")]
+                       for e in instance.entries.select_related("definition").order_by("position", "id")
+                       ] if instance.pk else []
         save_layout(layout=instance, industry=data.get("industry", instance.industry),
                     fields=[(e["definition"], e["required"]) for e in entries])
         instance._prefetched_objects_cache = {}
