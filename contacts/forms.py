@@ -104,11 +104,11 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             # the industry changes back; they are not saved for this industry.
             self.carried_custom_values = [
                 (name, value) for name in self.data if name.startswith(self.add_prefix("cf_"))
-                and name not in self.fields for value in self.data.getlist(name)]
+                and name not in self.fields for value in self.data.getlist(name) if value != ""]
         url = (reverse("contacts:custom_fields", args=[instance.pk]) if instance.pk
                else reverse("contacts:new_custom_fields"))
         self.fields["industry"].widget.attrs.update({
-            "hx-post": url, "hx-trigger": "change, input changed delay:500ms", "hx-target": "#contact-custom-fields",
+            "hx-post": url, "hx-trigger": "input changed delay:400ms", "hx-target": "#contact-custom-fields",
             "hx-swap": "outerHTML", "hx-include": "closest form", "hx-sync": "this:replace",
             "list": "industry-layouts", "autocomplete": "off",
         })
@@ -261,12 +261,15 @@ class FormLayoutForm(forms.Form):
         for index, definition in enumerate(self.definitions):
             entry = entries.get(definition.pk)
             self.fields[f"use_{definition.pk}"] = forms.BooleanField(
-                required=False, initial=entry is not None, label=f"Show {definition.label}")
+                required=False, initial=entry is not None, label=f"Show {definition.label}",
+                widget=forms.CheckboxInput(attrs={"aria-label": f"Show {definition.label}"}))
             self.fields[f"order_{definition.pk}"] = forms.IntegerField(
                 required=False, min_value=1, max_value=1000, initial=index + 1,
-                label=f"Place of {definition.label}", widget=forms.NumberInput(attrs={"class": "input-narrow"}))
+                label=f"Place of {definition.label}",
+                widget=forms.NumberInput(attrs={"class": "input-narrow", "aria-label": f"Place of {definition.label}"}))
             self.fields[f"required_{definition.pk}"] = forms.BooleanField(
-                required=False, initial=bool(entry and entry.required), label=f"{definition.label} required")
+                required=False, initial=bool(entry and entry.required), label=f"{definition.label} required",
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{definition.label} required"}))
 
     def rows(self):
         return [{"definition": d, "use": self[f"use_{d.pk}"], "order": self[f"order_{d.pk}"],
@@ -298,7 +301,7 @@ class AssignmentRuleForm(forms.ModelForm):
         fields = ["name", "industry", "country", "region", "source", "team", "owner_strategy", "owner", "is_active"]
         widgets = {"country": forms.TextInput(attrs={"maxlength": 2, "placeholder": "US",
                                                      "autocapitalize": "characters"})}
-        labels = {"owner_strategy": "Owner", "owner": "Fixed owner", "is_active": "Active"}
+        labels = {"owner_strategy": "Owner chosen by", "owner": "Fixed owner", "is_active": "Active"}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -308,6 +311,8 @@ class AssignmentRuleForm(forms.ModelForm):
             self.instance.organization_id = scope.organization_id
         self.fields["team"].queryset = Team.objects.visible_to(user).order_by("name")
         self.fields["owner"].queryset = member_choices(scope).select_related("membership__team")
+        self.fields["owner"].empty_label = "—"
+        self.fields["team"].empty_label = "Choose a team"
         self.fields["owner"].label_from_instance = (
             lambda u: f"{u.get_full_name()} ({u.membership.team})" if u.membership.team_id else u.get_full_name())
         self.fields["source"].choices = [("", "Any source")] + list(self.fields["source"].choices)[1:]

@@ -176,7 +176,7 @@ def contact_custom_fields(request, pk=None):
             form.initial[name] = request.POST.getlist(name) if multiple else request.POST.get(name)
     form.carried_custom_values = [(name, value) for name in request.POST
                                   if name.startswith("cf_") and name not in form.fields
-                                  for value in request.POST.getlist(name)]
+                                  for value in request.POST.getlist(name) if value != ""]
     return render(request, "contacts/_custom_fields.html", {"form": form})
 
 
