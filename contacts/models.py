@@ -252,6 +252,16 @@ class Contact(OrgModel, Address):
             setattr(self, name, (getattr(self, name) or "").strip())
         super().clean_fields(exclude)
 
+    _clean_exclude: frozenset = frozenset()
+
+    def full_clean(self, exclude=None, validate_unique=True, validate_constraints=True):
+        # clean() sees what the caller excluded (Django only passes it to the field checks).
+        self._clean_exclude = frozenset(exclude or ())
+        try:
+            super().full_clean(exclude, validate_unique, validate_constraints)
+        finally:
+            self._clean_exclude = frozenset()
+
     def clean(self):
         super().clean()
         if not self.first_name:
@@ -263,6 +273,8 @@ class Contact(OrgModel, Address):
 
                 if not Membership.objects.filter(user_id=self.owner_id, organization_id=self.organization_id).exists():
                     raise ValidationError({"owner": "The owner must be a member of your organization."})
+            if "custom_fields" in self._clean_exclude:
+                return  # e.g. restoring from the trash: the values are not being written
             # The industry's form layout decides which custom fields are required.
             definitions, _ = contact_custom_definitions(self.organization_id, self.industry)
             self.custom_fields = clean_custom_fields(self.organization_id, "contact", self.custom_fields,
@@ -636,7 +648,7 @@ class FormLayoutField(OrgModel):
         ]
 
     def __str__(self):
-        return f"{self.layout} · {self.definition_id}"
+        return f"{self.layout} · {self.definition.label}"
 
     def clean(self):
         super().clean()
@@ -645,7 +657,7 @@ class FormLayoutField(OrgModel):
             raise ValidationError({"definition": "Choose a custom field of contacts."})
 
 
-def contact_custom_definitions(organization_id, industry: str, *, all_definitions=None):
+def contact_custom_definitions(organization_id, industry: str):
     """(definitions a contact of `industry` is validated against, ids of the layout's fields
     or None without a layout).
 
@@ -655,8 +667,7 @@ def contact_custom_definitions(organization_id, industry: str, *, all_definition
     from crm.custom_fields import definitions_for
 
     layout = FormLayout.for_industry(organization_id, industry)
-    if all_definitions is None:
-        all_definitions = definitions_for(organization_id, "contact")
+    all_definitions = definitions_for(organization_id, "contact")
     if layout is None:
         return all_definitions, None
     ordered = layout.definitions()

@@ -215,3 +215,17 @@ def test_editing_with_a_layout_keeps_values_of_fields_it_does_not_show(world):
     contact.refresh_from_db()
     assert contact.custom_fields == {"attorney_notes": "Old matter", "insurance_provider": "Aetna",
                                      "date_of_birth": "1990-01-01"}
+
+
+def test_a_contact_from_before_the_layout_can_still_be_restored_from_the_trash(world):
+    from contacts.services import restore_contact, soft_delete_contact
+
+    contact = create_contact(organization=world.org, data={"first_name": "Old", "industry": "Healthcare"})
+    soft_delete_contact(contact)
+    apply_preset(world.org, "healthcare")
+    restore_contact(Contact.all_objects.get(pk=contact.pk))
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    # Saving it through the services asks for the layout's required fields.
+    with pytest.raises(ValidationError) as exc:
+        update_contact(contact=Contact.objects.get(pk=contact.pk), data={"job_title": "Nurse"})
+    assert "custom_fields" in exc.value.message_dict
