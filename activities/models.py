@@ -89,7 +89,8 @@ class Activity(OrgModel):
         # A contact's activities follow the contact; company-only activities follow the company
         # (every member sees them; writers change them).
         contact_q = contact_visibility_q(scope, action, "contact__")
-        company_only = Q(contact__isnull=True) if (action == VIEW or scope.can_write) else None
+        company_only = (Q(contact__isnull=True, company__deleted_at__isnull=True)
+                        if (action == VIEW or scope.can_write) else None)
         if contact_q is None:
             return company_only
         return (Q(contact__isnull=False) & contact_q) | company_only if company_only is not None else contact_q

@@ -37,7 +37,7 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
         }
         labels = {"size_band": "Employees", "parent": "Parent company"}
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, only: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
         self.scope = scope = Scope.of(user)
@@ -57,7 +57,10 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
             self.fields["owner"].empty_label = None
         if is_new and not self.is_bound:
             self.initial.setdefault("owner", user.pk)
-        self.add_custom_fields(scope.organization_id, instance.custom_fields)
+        if only is None:
+            self.add_custom_fields(scope.organization_id, instance.custom_fields)
+        else:
+            self.limit_fields(only)
 
     def _post_clean(self):
         # Validated once, by companies.services (which also saves).
@@ -71,12 +74,14 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        self.clean_custom_field_values()
+        if self.custom_definitions:
+            self.clean_custom_field_values()
         return cleaned
 
     def save(self, commit=True):
         data = {name: self.cleaned_data[name] for name in MODEL_FIELDS if name in self.cleaned_data}
-        data["custom_fields"] = getattr(self, "cleaned_custom_fields", self.custom_field_values())
+        if self.custom_definitions:
+            data["custom_fields"] = getattr(self, "cleaned_custom_fields", self.custom_field_values())
         try:
             if self.instance.pk is None:
                 company = create_company(organization=self.instance.organization, data=data, actor=self.user)
@@ -88,3 +93,7 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
             return None
         self.instance = company
         return company
+
+
+INLINE_FIELDS = ["name", "domain", "website", "phone", "industry", "size_band", "annual_revenue", "currency",
+                 "founded_year", "timezone", "owner"]

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Collate
+from django.utils import timezone
 
 from pgvector.django import VectorField
 from phonenumber_field.modelfields import PhoneNumberField
@@ -16,6 +17,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from crm.custom_fields import clean_custom_fields
 from crm.search import fold
 from crm.models import OrgModel
+from crm.querysets import OrgQuerySet
 from crm.permissions import CHANGE, DELETE, VIEW, Role
 
 def validate_timezone(value: str) -> None:
@@ -56,6 +58,21 @@ class Address(models.Model):
 
     class Meta:
         abstract = True
+
+
+class CompanyQuerySet(OrgQuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self):
+        return self.filter(deleted_at__isnull=False)
+
+
+class LiveCompanyManager(models.Manager.from_queryset(CompanyQuerySet)):
+    """Default manager: companies in the trash are hidden."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
 
 
 @pghistory.track(
@@ -100,15 +117,20 @@ class Company(OrgModel, Address):
     search_name = models.CharField(max_length=200, editable=False, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = LiveCompanyManager()
+    all_objects = CompanyQuerySet.as_manager()
     constraint_error_fields = {"duplicate_domain": "domain"}
 
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
+        base_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "domain"], condition=~Q(domain=""), name="company_domain_unique_per_org",
+                fields=["organization", "domain"], condition=~Q(domain="") & Q(deleted_at__isnull=True),
+                name="company_domain_unique_per_org",
                 violation_error_code="duplicate_domain", violation_error_message="A company with this domain already exists in your organization.",
             ),
             models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="company_not_own_parent"),
@@ -118,6 +140,8 @@ class Company(OrgModel, Address):
             models.Index(F("organization"), Collate("search_name", "C"), F("id"), name="company_search_name_idx"),
             models.Index(fields=["organization", "created_at", "id"]),
             models.Index(fields=["organization", "industry"]),
+            models.Index(fields=["organization", "deleted_at"], name="company_org_deleted_idx",
+                         condition=Q(deleted_at__isnull=False)),
         ]
 
     def __str__(self):
@@ -146,6 +170,21 @@ class Company(OrgModel, Address):
 
             refresh_company_names(company_id=self.pk)
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def soft_delete(self):
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self):
+        """Back from the trash; fails naming `domain` when a live company took its domain."""
+        self.deleted_at = None
+        self.full_clean(validate_unique=False, exclude=["custom_fields"])
+        self.validate_constraints()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
     def clean_fields(self, exclude=None):
         self.domain = normalize_domain(self.domain)
         self.name = (self.name or "").strip()
@@ -171,5 +210,5 @@ class Company(OrgModel, Address):
             if current in seen:
                 raise ValidationError({"parent": "This parent would create a cycle in the company hierarchy."})
             seen.add(current)
-            current = Company.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+            current = Company.all_objects.filter(pk=current).values_list("parent_id", flat=True).first()
         raise ValidationError({"parent": "The company hierarchy is too deep (over 1,000 levels)."})

@@ -29,11 +29,24 @@ def update_company(*, company: Company, data: dict, actor=None) -> list[str]:
 
 @transaction.atomic
 def delete_company(company: Company) -> None:
-    """Delete a company. Its contact links go with it, so the contacts' cached company
-    names are recomputed; child companies lose their parent."""
-    from contacts.models import ContactCompany, refresh_company_names
+    """Move a company to the trash. Its contact links, activities and children stay (and
+    come back with it); the contacts' shown company names skip it meanwhile."""
+    from contacts.models import refresh_company_names
 
-    contact_ids = list(ContactCompany.objects.filter(company=company).values_list("contact_id", flat=True))
-    company.delete()
-    if contact_ids:
-        refresh_company_names(contact_ids=contact_ids)
+    company.soft_delete()
+    refresh_company_names(company_id=company.pk)
+
+
+@transaction.atomic
+def restore_company(company: Company) -> None:
+    """Bring a company back from the trash (fails naming `domain` when a live company took it)."""
+    from django.core.exceptions import ValidationError
+
+    from contacts.models import refresh_company_names
+
+    try:
+        company.restore()
+    except ValidationError:
+        company.deleted_at = Company.all_objects.filter(pk=company.pk).values_list("deleted_at", flat=True).get()
+        raise
+    refresh_company_names(company_id=company.pk)

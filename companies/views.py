@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from activities.models import Activity
 from companies.forms import CompanyForm
 from companies.filters import search_prefix
 from companies.models import Company
-from companies.services import delete_company
+from companies.services import delete_company, restore_company
 from contacts.models import Contact, ContactCompany
 from crm.audit import describe_history
 from crm.custom_fields import definitions_for
 from crm.forms import display_custom_value
-from crm.pages import KeysetListView, form_page, get_visible_or_404, require_writer
+from crm.pages import (
+    KeysetListView, TrashView, form_page, get_visible_or_404, inline_context, inline_edit, require_writer,
+)
 from crm.pagination import SortKey
 
 CONTACTS_SHOWN = 100
@@ -50,7 +54,7 @@ def company_detail(request, pk):
     user = request.user
     company = get_visible_or_404(user, Company.objects.select_related("parent", "owner", "created_by"), pk)
     # The chain of parents, nearest first (one query per level, capped).
-    ancestors, current = [], company.parent
+    ancestors, current = [], (company.parent if company.parent_id and not company.parent.is_deleted else None)
     while current is not None and len(ancestors) < ANCESTORS_SHOWN:
         ancestors.append(current)
         current = Company.objects.filter(pk=current.parent_id).first() if current.parent_id else None
@@ -76,7 +80,28 @@ def company_detail(request, pk):
                            .select_related("actor", "contact")[:TIMELINE_LENGTH]),
         "timeline_length": TIMELINE_LENGTH,
         "history": describe_history(company),
+        "inline_fields": [inline_context(company, name, url_name="companies:inline", labels=INLINE_LABELS)
+                          for name in INLINE_FIELDS],
     })
+
+
+INLINE_FIELDS = ["name", "domain", "website", "phone", "industry", "size_band", "annual_revenue", "currency",
+                 "founded_year", "timezone", "owner"]
+INLINE_LABELS = {"size_band": "Employees", "annual_revenue": "Annual revenue", "timezone": "Time zone"}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def company_inline(request, pk, field):
+    """One field of the company, shown or edited in place (crm.pages.inline_edit)."""
+    if field not in INLINE_FIELDS:
+        raise Http404("No such field.")
+    editing = request.method == "POST" or request.GET.get("edit")
+    company = get_visible_or_404(request.user, Company.objects.select_related("owner"), pk,
+                                 "change" if editing else "view")
+    return inline_edit(request, company, field, form_class=CompanyForm, url_name="companies:inline",
+                       detail_url_name="companies:detail", labels=INLINE_LABELS,
+                       oob_template="companies/_inline_oob.html")
 
 
 @login_required
@@ -100,12 +125,11 @@ def company_edit(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def company_delete(request, pk):
-    """GET: what deleting takes with it; POST: delete."""
+    """GET: what moving the company to the trash hides with it; POST: move it there."""
     company = get_visible_or_404(request.user, Company.objects.all(), pk, "delete")
     if request.method == "POST":
-        name = str(company)
         delete_company(company)
-        messages.success(request, f"Deleted {name}.")
+        messages.success(request, f"Moved {company} to the trash. You can restore it from the trash.")
         return redirect("companies:list")
     return render(request, "companies/confirm_delete.html", {
         "company": company,
@@ -113,6 +137,32 @@ def company_delete(request, pk):
         "children": company.children.count(),
         "activities": Activity.objects.filter(company=company).count(),
     })
+
+
+@login_required
+@require_POST
+def company_restore(request, pk):
+    company = get_visible_or_404(request.user, Company.all_objects.filter(deleted_at__isnull=False), pk, "delete")
+    try:
+        restore_company(company)
+    except ValidationError as exc:
+        messages.error(request, f"Could not restore {company}: {' '.join(exc.messages)}")
+        return redirect("companies:trash")
+    messages.success(request, f"Restored {company}.")
+    return redirect("companies:detail", pk=company.pk)
+
+
+class CompanyTrashView(TrashView):
+    namespace = "companies-trash"
+    trash = {"title": "Companies", "noun": "companies", "page_noun": "deleted companies",
+             "list_url": "companies:list", "restore_url": "companies:restore",
+             "note": "Deleted companies stay here with their people, subsidiaries and timeline until they are "
+                     "restored.",
+             "empty_note": "Companies you delete land here, so a slip of the finger is easy to undo."}
+
+    def get_queryset(self):
+        return (Company.all_objects.visible_to(self.request.user).filter(deleted_at__isnull=False)
+                .select_related("owner"))
 
 
 @login_required

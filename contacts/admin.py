@@ -1,26 +1,11 @@
 from django.contrib import admin
-from django.utils import timezone
 
 from contacts.models import (
     AssignmentRule, ConsentEvent, FormLayout, FormLayoutField, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord,
 )
-from crm.admin_base import OrgAdmin
+from contacts.services import restore_contact, soft_delete_contact
+from crm.admin_base import DeletedFilter, OrgAdmin, SoftDeleteAdminMixin
 from crm.resources import resource_for
-
-
-class DeletedFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("active", "Active"), ("deleted", "Deleted (in trash)")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "deleted":
-            return queryset.filter(deleted_at__isnull=False)
-        if self.value() == "active":
-            return queryset.filter(deleted_at__isnull=True)
-        return queryset
 
 
 class ContactTagInline(admin.TabularInline):
@@ -40,7 +25,7 @@ class ContactCompanyInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(OrgAdmin):
+class ContactAdmin(SoftDeleteAdminMixin, OrgAdmin):
     resource_classes = [resource_for(Contact, exclude=["embedding", "tags", "companies", "display_name"])]
     list_display = ["display_name", "email", "phone", "lifecycle_stage", "owner", "team", "created_at", "deleted_at"]
     list_select_related = ["owner", "team", "organization"]
@@ -50,33 +35,8 @@ class ContactAdmin(OrgAdmin):
     readonly_fields = ["display_name", "email_consent", "sms_consent", "call_consent", "last_activity_at",
                        "last_contacted_at", "created_by", "created_at", "updated_at", "deleted_at"]
     inlines = [ContactTagInline, ContactCompanyInline]
-    actions = ["soft_delete", "restore"]
-
-    def get_queryset(self, request):
-        # The admin shows the trash too (filter "status"); pages and API hide it.
-        qs = Contact.all_objects.get_queryset()
-        from crm.admin_base import organization_id_for
-
-        org_id = organization_id_for(request)
-        return qs if org_id is None else qs.filter(organization_id=org_id)
-
-    @admin.action(description="Move selected contacts to the trash", permissions=["delete"])
-    def soft_delete(self, request, queryset):
-        n = queryset.filter(deleted_at__isnull=True).update(deleted_at=timezone.now(), updated_at=timezone.now())
-        self.message_user(request, f"Moved {n} contact(s) to the trash.")
-
-    @admin.action(description="Restore selected contacts from the trash", permissions=["change"])
-    def restore(self, request, queryset):
-        restored, failed = 0, []
-        for contact in queryset.filter(deleted_at__isnull=False):
-            try:
-                contact.restore()
-                restored += 1
-            except Exception as exc:  # noqa: BLE001 - reported to the user per row
-                failed.append(f"{contact}: {exc}")
-        self.message_user(request, f"Restored {restored} contact(s).")
-        for message in failed:
-            self.message_user(request, message, level="error")
+    trash_service = staticmethod(soft_delete_contact)
+    restore_service = staticmethod(restore_contact)
 
 
 @admin.register(ContactTag)

@@ -83,10 +83,7 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         if only is None:
             self._add_layout_fields(scope.organization_id, instance)
         else:
-            self.custom_definitions = []
-            for name in list(self.fields):
-                if name not in only:
-                    del self.fields[name]
+            self.limit_fields(only)
 
     custom_fields_separate = True  # contacts/_custom_fields.html, re-rendered when the industry changes
 
@@ -158,15 +155,6 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             return None
         self.instance = contact
         return contact
-
-def inline_form(contact, field: str, *, user, data=None) -> ContactForm:
-    """A form with one field of the contact, for editing it in place."""
-    if field not in INLINE_FIELDS:
-        raise ValueError(field)
-    form = ContactForm(data, instance=contact, user=user, only=[field], prefix=f"inline-{field}")
-    form.fields[field].widget.attrs["autofocus"] = True
-    return form
-
 
 class TagAddForm(forms.Form):
     tag = forms.ModelChoiceField(queryset=Tag.objects.none(), empty_label="Add a tag…")

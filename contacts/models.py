@@ -406,6 +406,12 @@ class DecisionRole(models.TextChoices):
 class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
+    @classmethod
+    def visibility_q(cls, scope, action):
+        # Links to a company in the trash are hidden with it (and come back with it).
+        q = contact_visibility_q(scope, action, cls.contact_path)
+        return None if q is None else q & Q(company__deleted_at__isnull=True)
+
     constraint_error_fields = {"duplicate_link": "company", "second_primary": "is_primary"}
 
     # Indexed by the (contact, company) constraint and the (company, contact) index.
@@ -447,7 +453,7 @@ class ContactCompany(BelongsToContact, OrgModel):
 def refresh_company_names(*, contact_ids=None, company_id=None) -> int:
     """Recompute Contact.company_name (primary company first, else the oldest link)
     for some contacts, or for every contact linked to one company."""
-    name = (ContactCompany.objects.filter(contact_id=models.OuterRef("pk"))
+    name = (ContactCompany.objects.filter(contact_id=models.OuterRef("pk"), company__deleted_at__isnull=True)
             .order_by("-is_primary", "id").values("company__name")[:1])
     contacts = Contact.all_objects.all()
     if contact_ids is not None:

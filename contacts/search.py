@@ -164,17 +164,35 @@ def full_text(user, text: str, queryset=None, limit: int = 20) -> FullTextResult
             name_hl=SearchHeadline("display_name", query, config="simple", **options),
             company_hl=SearchHeadline("company_name", query, config="simple", **options),
             email_hl=SearchHeadline("email", query, config="simple", **options),
+            title_hl=SearchHeadline("job_title", query, config="simple", **options),
         )
         .select_related("owner")
     )
     for row in rows:
-        row.name_hl, row.company_hl, row.email_hl = map(highlight, (row.name_hl, row.company_hl, row.email_hl))
+        row.name_hl, row.company_hl, row.email_hl, row.title_hl = map(
+            highlight, (row.name_hl, row.company_hl, row.email_hl, row.title_hl))
     return FullTextResult(contacts=rows, facets=facets(candidates), capped=capped)
 
 
 def highlight(headline: str):
     """Escaped text with <mark> around the matched words, safe to render."""
     return mark_safe(escape(headline or "").replace(_START, "<mark>").replace(_STOP, "</mark>"))
+
+
+def labelled_facets(facets: dict) -> dict[str, list[tuple]]:
+    """Facets as (value, label, count): choice labels for stage and source, names for
+    owners and tags, the value itself otherwise."""
+    from contacts.models import LifecycleStage, Source
+
+    choice_labels = {"lifecycle_stage": dict(LifecycleStage.choices), "source": dict(Source.choices)}
+    labelled = {}
+    for key, counts in facets.items():
+        rows = []
+        for value, *rest in counts:
+            label = rest[0] if len(rest) == 2 else choice_labels.get(key, {}).get(value, value)
+            rows.append((value, str(label or value), rest[-1]))
+        labelled[key] = rows
+    return labelled
 
 
 def facets(rows) -> dict[str, list[tuple]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from contacts.models import AssignmentRule, ConsentEvent, Contact, ContactTag, FormLayout, FormLayoutField
@@ -54,10 +55,16 @@ def bulk_update_contacts(queryset, values: dict) -> int:
     return queryset.update(**values, updated_at=timezone.now())
 
 
+def bump_tag_usage(tags, delta: int) -> int:
+    """Adjust the cached usage counts of `tags` by `delta` (never below zero: a count that
+    drifted is put right by the nightly recount, crm.tasks.recount_all_tag_usage)."""
+    return tags.update(usage_count=Greatest(F("usage_count") + delta, 0))
+
+
 @transaction.atomic
 def soft_delete_contact(contact: Contact) -> None:
     contact.soft_delete()
-    Tag.objects.filter(contacttag__contact=contact).update(usage_count=F("usage_count") - 1)
+    bump_tag_usage(Tag.objects.filter(contacttag__contact=contact), -1)
 
 
 @transaction.atomic
@@ -68,7 +75,7 @@ def restore_contact(contact: Contact) -> None:
     except ValidationError as exc:
         contact.deleted_at = Contact.all_objects.filter(pk=contact.pk).values_list("deleted_at", flat=True).get()
         raise exc
-    Tag.objects.filter(contacttag__contact=contact).update(usage_count=F("usage_count") + 1)
+    bump_tag_usage(Tag.objects.filter(contacttag__contact=contact), +1)
 
 
 @transaction.atomic
@@ -83,11 +90,11 @@ def set_tags(contact: Contact, tags) -> None:
     removed, added = current - wanted, wanted - current
     if removed:
         ContactTag.objects.filter(contact=contact, tag_id__in=removed).delete()
-        Tag.objects.filter(pk__in=removed).update(usage_count=F("usage_count") - 1)
+        bump_tag_usage(Tag.objects.filter(pk__in=removed), -1)
     if added:
         ContactTag.objects.bulk_create(
             [ContactTag(organization_id=contact.organization_id, contact=contact, tag_id=t) for t in added])
-        Tag.objects.filter(pk__in=added).update(usage_count=F("usage_count") + 1)
+        bump_tag_usage(Tag.objects.filter(pk__in=added), +1)
 
 
 @transaction.atomic

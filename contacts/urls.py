@@ -1,6 +1,7 @@
 from django.urls import path
 
 from contacts import views
+from crm.views_history import revert_contact_change
 
 app_name = "contacts"
 urlpatterns = [
@@ -17,4 +18,5 @@ urlpatterns = [
     path("<int:pk>/tags/", views.contact_tag_add, name="tag_add"),
     path("<int:pk>/tags/<int:tag_pk>/remove/", views.contact_tag_remove, name="tag_remove"),
     path("<int:pk>/consent/", views.contact_consent, name="consent"),
+    path("<int:pk>/history/<int:event_id>/revert/", revert_contact_change, name="history_revert"),
 ]

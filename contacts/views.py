@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.models import Activity
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, validate_ordering
-from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, inline_form, prepare_filter_form
+from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
 from contacts.models import (
     Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic, contact_custom_definitions,
 )
@@ -24,7 +24,10 @@ from contacts.services import restore_contact, set_tags, soft_delete_contact
 from crm.audit import describe_history
 from crm.forms import display_custom_value
 from crm.models import Tag
-from crm.pages import KeysetListView, form_page, get_visible_or_404, require_writer, wants_partial
+from crm.pages import (
+    KeysetListView, TrashView, form_page, get_visible_or_404, inline_context, inline_edit, require_writer,
+    wants_partial,
+)
 from crm.pagination import SortKey
 from crm.permissions import CHANGE, DELETE
 
@@ -79,13 +82,12 @@ class ContactListView(KeysetListView):
         }
 
 
-class ContactTrashView(KeysetListView):
-    template_name = "contacts/trash.html"
-    results_template_name = "contacts/_trash_results.html"
+class ContactTrashView(TrashView):
     namespace = "contacts-trash"
-    default_ordering = "-deleted"
-    orderings = {"-deleted": SortKey("deleted_at", True, nullable=False)}
-    ordering_labels = {"-deleted": "Recently deleted"}
+    trash = {"title": "Contacts", "noun": "contacts", "page_noun": "deleted contacts",
+             "list_url": "contacts:list", "restore_url": "contacts:restore",
+             "note": "Deleted contacts stay here with their history, tags and links until they are restored.",
+             "empty_note": "Contacts you delete land here, so a slip of the finger is easy to undo."}
 
     def get_queryset(self):
         return (Contact.all_objects.visible_to(self.request.user).filter(deleted_at__isnull=False)
@@ -110,9 +112,10 @@ def _contact_detail_context(request, contact) -> dict:
                 "label": getattr(contact, f"get_{value}_consent_display")()} for value, label in Channel.choices]
     return {
         "contact": contact,
-        "inline_fields": [inline_context(contact, name, user) for name in INLINE_FIELDS],
-        "company_links": list(contact.company_links.select_related("company").order_by("-is_primary",
-                                                                                         "company__name")),
+        "inline_fields": [inline_context(contact, name, url_name="contacts:inline", labels=INLINE_LABELS)
+                          for name in INLINE_FIELDS],
+        "company_links": list(contact.company_links.filter(company__deleted_at__isnull=True)
+                              .select_related("company").order_by("-is_primary", "company__name")),
         # Relationships in both directions, only with contacts this user may see.
         "relationships_out": list(ContactRelationship.objects.filter(from_contact=contact, to_contact__in=visible_ids)
                                   .select_related("to_contact").order_by("type", "to_contact__display_name")),
@@ -204,51 +207,21 @@ def contact_restore(request, pk):
 
 # -- inline editing (htmx)
 
-def inline_context(contact, field: str, user, form=None) -> dict:
-    model_field = Contact._meta.get_field(field)
-    value = getattr(contact, field)
-    if field == "owner":
-        display = value.get_full_name() if value else ""
-    elif field == "team":
-        display = str(value) if value else ""
-    elif model_field.choices:
-        display = getattr(contact, f"get_{field}_display")() if value else ""
-    else:
-        display = str(value) if value not in (None, "") else ""
-    label = {"lifecycle_stage": "Stage", "score": "Lead score"}.get(field, str(model_field.verbose_name).capitalize())
-    return {"contact": contact, "field": field, "label": label, "value": value, "display": display,
-            "can_change": getattr(contact, "can_change", False), "form": form,
-            "bound": form[field] if form is not None else None}
+INLINE_LABELS = {"lifecycle_stage": "Stage", "score": "Lead score"}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def contact_inline(request, pk, field):
-    """GET: the value (or, with ?edit=1, a one-field form); POST: save it and return the
-    value, or the form with the error, for htmx to swap in place."""
+    """One field of the contact, shown or edited in place (crm.pages.inline_edit)."""
     if field not in INLINE_FIELDS:
         raise Http404("No such field.")
     editing = request.method == "POST" or request.GET.get("edit")
     contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team"), pk,
                                  CHANGE if editing else "view")
-    if request.method == "POST":
-        form = inline_form(contact, field, user=request.user, data=request.POST)
-        if form.is_valid() and form.save() is not None:
-            context = inline_context(contact, field, request.user)
-            context["saved"] = True
-            if not wants_partial(request):
-                return redirect("contacts:detail", pk=contact.pk)
-            return render(request, "contacts/_inline_field.html", context)
-        if not wants_partial(request):
-            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-            return redirect("contacts:detail", pk=contact.pk)
-        # Show the stored value in the header, not the rejected one.
-        contact.refresh_from_db()
-        return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user, form))
-    if editing:
-        form = inline_form(contact, field, user=request.user)
-        return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user, form))
-    return render(request, "contacts/_inline_field.html", inline_context(contact, field, request.user))
+    return inline_edit(request, contact, field, form_class=ContactForm, url_name="contacts:inline",
+                       detail_url_name="contacts:detail", labels=INLINE_LABELS,
+                       oob_template="contacts/_inline_oob.html")
 
 
 # -- tags (htmx)

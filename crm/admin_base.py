@@ -164,3 +164,53 @@ def scope_related(queryset, org_id):
     if any(f.name == "organization" for f in model._meta.fields):
         return queryset.filter(organization_id=org_id)
     return queryset
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("deleted", "Deleted (in trash)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "active":
+            return queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
+class SoftDeleteAdminMixin:
+    """Admin of a model with a trash (deleted_at, `all_objects`): shows the trash too
+    (filter "status"), and moves rows to and from it through the model's services
+    (`trash_service`, `restore_service`), reporting rows that cannot be restored."""
+
+    trash_service = None
+    restore_service = None
+    actions = ["move_to_trash", "restore"]
+
+    def get_queryset(self, request):
+        qs = self.model.all_objects.get_queryset()
+        org_id = organization_id_for(request)
+        return qs if org_id is None else qs.filter(organization_id=org_id)
+
+    def _each(self, request, queryset, service, verb):
+        done, failed = 0, []
+        for obj in queryset:
+            try:
+                service(obj)
+                done += 1
+            except Exception as exc:  # noqa: BLE001 - reported to the user per row
+                failed.append(f"{obj}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
+        self.message_user(request, f"{verb} {done} {self.model._meta.verbose_name_plural}.")
+        for message in failed:
+            self.message_user(request, message, level="error")
+
+    @admin.action(description="Move selected to the trash", permissions=["delete"])
+    def move_to_trash(self, request, queryset):
+        self._each(request, queryset.filter(deleted_at__isnull=True), type(self).trash_service, "Moved to the trash:")
+
+    @admin.action(description="Restore selected from the trash", permissions=["change"])
+    def restore(self, request, queryset):
+        self._each(request, queryset.filter(deleted_at__isnull=False), type(self).restore_service, "Restored")

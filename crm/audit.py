@@ -42,15 +42,59 @@ _QUIET_FIELDS = {"updated_at", "created_at", "display_name", "search_name", "sea
                  "phone_digits", "embedding", "organization", "id"}
 
 
+def _show(field, value, names: dict) -> str:
+    """A stored (JSON) value as people read it: choice labels, names instead of ids."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if field.is_relation:
+        target = names.get(field.related_model, {}).get(value)
+        return str(target) if target is not None else f"#{value}"
+    if field.choices:
+        labels = dict(field.flatchoices)
+        if isinstance(value, list):
+            return ", ".join(str(labels.get(v, v)) for v in value)
+        return str(labels.get(value, value))
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    text = str(value)
+    if field.get_internal_type() == "DateTimeField" and "T" in text:
+        parsed = parse_datetime(text)
+        if parsed is not None:
+            return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed,
+                               "DATETIME_FORMAT")
+    return text
+
+
+def describe_value(field, value) -> str:
+    """One stored value of `field` as the history shows it."""
+    names = {}
+    if field.is_relation and value is not None:
+        names = {field.related_model: field.related_model._default_manager.in_bulk([value])}
+    return _show(field, value, names)
+
+
+def field_label(field) -> str:
+    return _LABELS.get(field.name, str(field.verbose_name).capitalize())
+
+
 def describe_history(obj, limit: int = 30) -> list[dict]:
     """The newest `limit` audit events of `obj`, readable: who (a User or None), when,
     through what, and per field its label with old → new shown as people read them
-    (choice labels, names instead of ids). A fixed number of queries whatever the length."""
+    (choice labels, names instead of ids), and whether the change can be reverted (the
+    user's right to change the object is the caller's to check). A fixed number of
+    queries whatever the length."""
+    from crm.history import can_revert, revertable_fields
     from crm.models import User
 
     events = list(history_for(obj).order_by("-pgh_created_at", "-pgh_id")[:limit])
     model = type(obj)
-    fields = {f.name: f for f in model._meta.concrete_fields}
+    # The audit rows name foreign keys by column (owner_id), other fields by name.
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    revertable = revertable_fields(model) if can_revert(obj) else set()
     # Names for ids: actors, and the values of foreign keys that changed.
     wanted: dict = {}
     for event in events:
@@ -59,34 +103,12 @@ def describe_history(obj, limit: int = 30) -> list[dict]:
             wanted.setdefault(User, set()).add(user_id)
         for name, change in (event.pgh_diff or {}).items():
             field = fields.get(name)
-            if field is not None and field.is_relation and name not in _QUIET_FIELDS:
+            if field is not None and field.is_relation and field.name not in _QUIET_FIELDS:
                 wanted.setdefault(field.related_model, set()).update(v for v in change if v is not None)
     names = {related: related._default_manager.in_bulk(ids) for related, ids in wanted.items() if ids}
 
     def show(field, value):
-        if value is None or value == "" or value == []:
-            return "—"
-        if field.is_relation:
-            target = names.get(field.related_model, {}).get(value)
-            return str(target) if target is not None else f"#{value}"
-        if field.choices:
-            labels = dict(field.flatchoices)
-            if isinstance(value, list):
-                return ", ".join(str(labels.get(v, v)) for v in value)
-            return str(labels.get(value, value))
-        if isinstance(value, bool):
-            return "Yes" if value else "No"
-        if isinstance(value, dict):
-            return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
-        if isinstance(value, list):
-            return ", ".join(map(str, value))
-        text = str(value)
-        if field.get_internal_type() == "DateTimeField" and "T" in text:
-            parsed = parse_datetime(text)
-            if parsed is not None:
-                return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed,
-                                   "DATETIME_FORMAT")
-        return text
+        return _show(field, value, names)
 
     entries = []
     for event in events:
@@ -101,17 +123,20 @@ def describe_history(obj, limit: int = 30) -> list[dict]:
         elif event.pgh_label == "update":
             for name, (old, new) in (event.pgh_diff or {}).items():
                 field = fields.get(name)
-                if field is None or name in _QUIET_FIELDS:
+                if field is None or field.name in _QUIET_FIELDS:
                     continue
                 if name == "deleted_at":
                     summary = "Moved to the trash" if new else "Restored from the trash"
                     continue
-                changes.append({"field": name, "label": _LABELS.get(name, str(field.verbose_name).capitalize()),
-                                "old": show(field, old), "new": show(field, new)})
+                changes.append({"field": field.name, "label": field_label(field),
+                                "old": show(field, old), "new": show(field, new),
+                                "old_value": old, "new_value": new,
+                                "revertable": field.name in revertable})
             if not changes and summary == "Changed":
                 continue  # only derived or automatic columns changed
         user_id = context.get("user")
         entries.append({
+            "event_id": event.pgh_id,
             "when": event.pgh_created_at,
             "summary": summary,
             "actor": names.get(User, {}).get(user_id) if user_id else None,

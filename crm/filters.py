@@ -7,8 +7,8 @@ import datetime
 import django_filters as filters
 from django.utils import timezone
 
-from crm.models import CustomFieldDefinition, Tag, User
-from crm.permissions import VIEW, Scope
+from crm.models import CustomFieldDefinition, Membership, Tag, Team, User
+from crm.permissions import VIEW, Role, Scope
 from crm.querysets import OrgQuerySet
 
 
@@ -51,6 +51,34 @@ class CustomFieldDefinitionFilter(OrgScopedFilterSet):
     class Meta:
         model = CustomFieldDefinition
         fields: list[str] = []
+
+
+class TeamFilter(OrgScopedFilterSet):
+    q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
+
+    class Meta:
+        model = Team
+        fields: list[str] = []
+
+
+class MemberFilter(OrgScopedFilterSet):
+    q = filters.CharFilter(method="filter_q", label="Name or email contains")
+    role = filters.MultipleChoiceFilter(choices=Role.CHOICES, distinct=False)
+    team = filters.ModelMultipleChoiceFilter(queryset=Team.objects.all(), distinct=False)
+    no_team = filters.BooleanFilter(field_name="team", lookup_expr="isnull", label="Without team")
+    is_active = filters.BooleanFilter(field_name="user__is_active", label="Active")
+
+    class Meta:
+        model = Membership
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        from django.db.models import Q
+
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(user__email__icontains=value) | Q(user__full_name__icontains=value))
 
 
 class DayFromFilter(filters.DateFilter):

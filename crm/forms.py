@@ -130,6 +130,14 @@ class CustomFieldsFormMixin:
             if definition.key in current and not self.is_bound:
                 self.initial[name] = _initial_custom_value(definition, current[definition.key])
 
+    def limit_fields(self, only: list[str]) -> None:
+        """Keep just the fields in `only` (one-field forms for editing in place); custom
+        fields are then left alone."""
+        self.custom_definitions = []
+        for name in list(self.fields):
+            if name not in only:
+                del self.fields[name]
+
     @property
     def custom_field_names(self) -> list[str]:
         return [CUSTOM_FIELD_PREFIX + d.key for d in self.custom_definitions if CUSTOM_FIELD_PREFIX + d.key in self.fields]

@@ -151,3 +151,72 @@ class KeysetListView(LoginRequiredMixin, View):
             choices.append((current, current.lstrip("-").replace("_", " ").capitalize()
                             + (" (descending)" if current.startswith("-") else "")))
         return choices
+
+
+class TrashView(KeysetListView):
+    """The trash of a soft-deleted model, most recently deleted first, with a Restore
+    button per row. Subclasses give `namespace`, `get_queryset` (rows in the trash the
+    user may see) and `trash` (title, nouns, the list and restore URL names, notes)."""
+
+    template_name = "includes/trash.html"
+    results_template_name = "includes/trash_results.html"
+    default_ordering = "-deleted"
+    orderings = {"-deleted": SortKey("deleted_at", True, nullable=False)}
+    ordering_labels = {"-deleted": "Recently deleted"}
+    trash: dict = {}
+
+    def get_context_data(self, context):
+        return {"trash": self.trash}
+
+
+# Editing one field in place (htmx): click the value -> a one-field form -> save -> the value.
+
+def inline_context(obj, field: str, *, url_name: str, labels: dict | None = None, form=None) -> dict:
+    """What includes/inline_field.html shows for one field of `obj` (a row fetched with
+    get_visible_or_404, which sets `can_change`)."""
+    from django.urls import reverse
+
+    model_field = obj._meta.get_field(field)
+    value = getattr(obj, field)
+    if value in (None, ""):
+        display = ""
+    elif model_field.is_relation:
+        display = value.get_full_name() if hasattr(value, "get_full_name") else str(value)
+    elif model_field.choices:
+        display = getattr(obj, f"get_{field}_display")()
+    else:
+        display = str(value)
+    return {"obj": obj, "field": field, "value": value, "display": display,
+            "label": (labels or {}).get(field, str(model_field.verbose_name).capitalize()),
+            "can_change": getattr(obj, "can_change", False), "form": form,
+            "bound": form[field] if form is not None else None,
+            "inline_url": reverse(url_name, args=[obj.pk, field])}
+
+
+def inline_edit(request, obj, field: str, *, form_class, url_name: str, detail_url_name: str,
+                labels: dict | None = None, oob_template: str = ""):
+    """The view of an editable field: GET shows the value (with ?edit=1, a one-field form of
+    `form_class`, built with only=[field]); POST saves through the form (so through the
+    services) and shows the value again, or the form with the error. Without htmx the
+    page is reloaded instead. `oob_template` renders extra out-of-band swaps after a save
+    (e.g. the page title when the name changed)."""
+    def form_for(data=None):
+        form = form_class(data, instance=obj, user=request.user, only=[field], prefix=f"inline-{field}")
+        form.fields[field].widget.attrs["autofocus"] = True
+        return form
+
+    def show(form=None, saved=False):
+        context = inline_context(obj, field, url_name=url_name, labels=labels, form=form)
+        context.update(saved=saved, oob_template=oob_template)
+        return render(request, "includes/inline_field.html", context)
+
+    if request.method == "POST":
+        form = form_for(request.POST)
+        if form.is_valid() and form.save() is not None:
+            return show(saved=True) if wants_partial(request) else redirect(detail_url_name, pk=obj.pk)
+        if not wants_partial(request):
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+            return redirect(detail_url_name, pk=obj.pk)
+        obj.refresh_from_db()  # show the stored value around the form, not the rejected one
+        return show(form)
+    return show(form_for() if request.GET.get("edit") else None)

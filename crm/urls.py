@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from contacts import views_search
 from crm import views
 from crm.forms import EmailAuthenticationForm
 
@@ -16,8 +17,11 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("password-change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password-change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("search/", views_search.search_page, name="search"),
+    path("search/suggest/", views_search.search_suggest, name="search_suggest"),
     path("contacts/", include("contacts.urls")),
     path("companies/", include("companies.urls")),
+    path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
     path("api/", include("crm.api.urls")),
     path("admin/", admin.site.urls),

@@ -15,11 +15,12 @@ from contacts.filters import (
 )
 from contacts.models import AssignmentRule, Contact, ContactCompany, ContactRelationship, FormLayout
 from contacts.services import apply_preset, restore_contact, soft_delete_contact
+from crm.api.history import HistoryMixin
 from crm.api.views import OrgViewSet, sorts
 from crm.permissions import CHANGE, DELETE, Scope
 
 
-class ContactViewSet(OrgViewSet):
+class ContactViewSet(HistoryMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
     queryset = Contact.objects.all()

@@ -7,7 +7,9 @@ from rest_framework.routers import DefaultRouter
 
 from activities.api.urls import router as activities_router
 from companies.api.urls import router as companies_router
+from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
+from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 
 app_name = "api"
@@ -15,6 +17,8 @@ app_name = "api"
 router = DefaultRouter()
 router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
+router.register("teams", TeamViewSet, basename="team")
+router.register("members", MemberViewSet, basename="member")
 for app_router in (contacts_router, companies_router, activities_router):
     router.registry.extend(app_router.registry)
 
@@ -26,6 +30,8 @@ def not_found(request, *args, **kwargs):
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("search/", SearchView.as_view(), name="search"),
+    path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -27,4 +27,26 @@
     var query = new URLSearchParams(dropBlank(new FormData(form))).toString();
     window.location.assign(form.action + (query ? "?" + query : ""));
   });
+
+  // The global search box: Escape or a click elsewhere closes the suggestions; arrow keys move through them.
+  function closeSuggestions() {
+    var panel = document.getElementById("nav-suggest");
+    if (panel) panel.innerHTML = "";
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest(".nav-search")) closeSuggestions();
+  });
+  document.addEventListener("keydown", function (event) {
+    var box = event.target.closest && event.target.closest(".nav-search");
+    if (!box) return;
+    if (event.key === "Escape") { closeSuggestions(); return; }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    var items = Array.from(box.querySelectorAll(".suggest-item, .suggest-all"));
+    if (!items.length) return;
+    event.preventDefault();
+    var index = items.indexOf(document.activeElement);
+    var next = event.key === "ArrowDown" ? index + 1 : index - 1;
+    if (next < 0) { box.querySelector("input").focus(); return; }
+    items[Math.min(next, items.length - 1)].focus();
+  });
 })();

@@ -83,3 +83,29 @@ def test_name_ordering(world, book, api):
     client = api(world.admin)
     names = [row["name"] for row in client.get(URL, {"ordering": "-name"}).json()["results"]]
     assert names == ["Bolt Co", "Acme Co"]
+
+
+def test_delete_moves_company_to_the_trash_and_restore_brings_it_back(world, book, api):
+    company = book.acme_co  # owned by alice
+    client = api(world.alice)
+    assert client.delete(f"/api/companies/{company.pk}/").status_code == 204
+    assert client.get(f"/api/companies/{company.pk}/").status_code == 404
+    assert Company.all_objects.get(pk=company.pk).deleted_at is not None
+    # rita (not the owner) and the viewer may not restore; another organization gets a 404
+    assert api(world.rita).post(f"/api/companies/{company.pk}/restore/").status_code == 403
+    assert api(world.viewer_a).post(f"/api/companies/{company.pk}/restore/").status_code == 403
+    assert api(world.charlie).post(f"/api/companies/{company.pk}/restore/").status_code == 404
+    response = client.post(f"/api/companies/{company.pk}/restore/")
+    assert response.status_code == 200 and response.json()["id"] == company.pk
+    assert client.get(f"/api/companies/{company.pk}/").status_code == 200
+
+
+def test_restore_fails_naming_domain_when_a_live_company_took_it(world, book, api):
+    client = api(world.admin)
+    book.acme_co.domain = "acme.test"
+    book.acme_co.save()
+    client.delete(f"/api/companies/{book.acme_co.pk}/")
+    Company.objects.create(organization=world.org, name="Acme again", domain="acme.test")
+    response = client.post(f"/api/companies/{book.acme_co.pk}/restore/")
+    assert response.status_code == 400 and "domain" in response.json()
+    assert Company.all_objects.get(pk=book.acme_co.pk).deleted_at is not None

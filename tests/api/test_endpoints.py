@@ -137,7 +137,7 @@ ENDPOINTS = [
         invalid=lambda w, b: ({"name": "Newco", "domain": "not a domain"}, "domain"),
         foreign_fks=lambda w, b: [({"name": "X", "parent": b.other_co.pk}, "parent"),
                                   ({"name": "X", "owner": w.other_rep.pk}, "owner")],
-        many=_many_companies, expand="owner,parent",
+        many=_many_companies, expand="owner,parent", soft_delete=True,
     ),
     Endpoint(
         url="/api/tags/", model=Tag,

@@ -208,3 +208,12 @@ def test_concurrent_creations_take_turns(world):
     assert errors == []
     owners = Counter(Contact.objects.filter(first_name="Lead").values_list("owner_id", flat=True))
     assert owners == {world.manager_a.pk: 2, world.alice.pk: 2, world.bob.pk: 2}
+
+
+def test_a_deactivated_fixed_owner_leaves_contacts_in_the_team_queue(world):
+    from crm.services import deactivate_member
+
+    rule(world, owner_strategy="fixed", owner=world.bob)
+    deactivate_member(world.bob.membership, reassign_to=world.alice.membership, actor=world.admin)
+    contact = new(world)
+    assert contact.team == world.team_a and contact.owner is None

@@ -206,3 +206,20 @@ def test_non_staff_member_cannot_use_the_admin(client, data):
     client.force_login(data.alice)
     response = client.get(reverse("admin:contacts_contact_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", [Contact, Company])
+def test_admin_trash_and_restore_actions(client, data, model):
+    """Back-office staff move rows to the trash and back through the same services as the
+    pages; another organization's ids in the selection are not touched."""
+    client.force_login(data.admin)
+    ours = list(model.objects.filter(organization=data.org).order_by("pk").values_list("pk", flat=True)[:2])
+    theirs = model.objects.filter(organization=data.other_org).values_list("pk", flat=True).first()
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    response = client.post(url, {"action": "move_to_trash", "_selected_action": [*ours, theirs]}, follow=True)
+    assert response.status_code == 200
+    assert set(model.all_objects.filter(deleted_at__isnull=False).values_list("pk", flat=True)) == set(ours)
+    trash = client.get(url, {"status": "deleted"})
+    assert trash.status_code == 200 and len(trash.context["cl"].result_list) == 2
+    client.post(url, {"action": "restore", "_selected_action": ours}, follow=True)
+    assert not model.all_objects.filter(deleted_at__isnull=False).exists()

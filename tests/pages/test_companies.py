@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.utils import timezone
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -195,16 +196,68 @@ def test_viewer_cannot_create_company(client, world):
     assert not Company.objects.filter(name="Hooli").exists()
 
 
-def test_delete_company_keeps_contacts_and_refreshes_their_company_name(client, world, alices_contact, company):
+def test_delete_moves_company_to_trash_and_restore_brings_everything_back(client, world, alices_contact, company):
+    from activities.models import Activity
+
     ContactCompany.objects.create(organization=world.org, contact=alices_contact, company=company, is_primary=True)
+    child = Company.objects.create(organization=world.org, name="Initech Labs", parent=company)
+    note = Activity.objects.create(organization=world.org, company=company, type="note", subject="Kickoff")
     assert Contact.objects.get(pk=alices_contact.pk).company_name == "Initech"
     client.force_login(world.manager_a)
     confirm = body(client.get(f"/companies/{company.pk}/delete/"))
-    assert "1 contact link" in confirm
+    assert "1 contact link" in confirm and "restore it from the trash" in confirm
     response = client.post(f"/companies/{company.pk}/delete/", follow=True)
-    assert response.redirect_chain[-1][0] == "/companies/" and "Deleted Initech." in body(response)
+    assert response.redirect_chain[-1][0] == "/companies/" and "Moved Initech to the trash." in body(response)
+    # Hidden everywhere: the company, its links, its timeline; the contact shows no company.
     assert not Company.objects.filter(pk=company.pk).exists()
+    assert client.get(f"/companies/{company.pk}/").status_code == 404
     assert Contact.objects.get(pk=alices_contact.pk).company_name == ""
+    assert "Initech</a>" not in body(client.get(f"/contacts/{alices_contact.pk}/"))
+    assert not Activity.objects.visible_to(world.manager_a).filter(pk=note.pk).exists()
+    assert not ContactCompany.objects.visible_to(world.manager_a).filter(company=company).exists()
+    assert "Initech Labs" in body(client.get(f"/companies/{child.pk}/"))
+    # The trash lists it; restoring brings links, name and timeline back.
+    trash = body(client.get("/companies/trash/"))
+    assert "Initech" in trash and f"/companies/{company.pk}/restore/" in trash
+    response = client.post(f"/companies/{company.pk}/restore/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/companies/{company.pk}/" and "Restored Initech." in body(response)
+    assert Contact.objects.get(pk=alices_contact.pk).company_name == "Initech"
+    assert Activity.objects.visible_to(world.manager_a).filter(pk=note.pk).exists()
+    assert Company.objects.get(pk=child.pk).parent_id == company.pk
+
+
+def test_restore_fails_naming_the_domain_a_live_company_took(client, world, company):
+    client.force_login(world.admin)
+    client.post(f"/companies/{company.pk}/delete/")
+    Company.objects.create(organization=world.org, name="Initech 2", domain="initech.test")
+    response = client.post(f"/companies/{company.pk}/restore/", follow=True)
+    assert "Could not restore Initech" in body(response) and "domain already exists" in body(response)
+    assert Company.all_objects.get(pk=company.pk).deleted_at is not None
+
+
+@pytest.mark.parametrize("who, status", [("alice", 200), ("rita", 403), ("viewer_a", 403), ("charlie", 404)])
+def test_trash_and_restore_permissions(client, world, company, who, status):
+    """Alice owns the company; rita (rep, not owner) and the viewer may not restore it; another
+    organization doesn't see it at all."""
+    Company.objects.filter(pk=company.pk).update(deleted_at=timezone.now())
+    client.force_login(getattr(world, who))
+    response = client.post(f"/companies/{company.pk}/restore/")
+    assert response.status_code == (302 if status == 200 else status)
+    assert (Company.objects.filter(pk=company.pk).exists()) == (status == 200)
+    trash = body(client.get("/companies/trash/"))
+    assert ("Initech" in trash) == (who != "charlie")  # companies are the whole organization's
+
+
+def test_trash_query_count_is_constant(client, world, django_assert_max_num_queries):
+    client.force_login(world.admin)
+    for i in range(3):
+        Company.objects.create(organization=world.org, name=f"Gone {i}", owner=world.alice, deleted_at=timezone.now())
+    with django_assert_max_num_queries(12) as few:
+        client.get("/companies/trash/")
+    for i in range(3, 30):
+        Company.objects.create(organization=world.org, name=f"Gone {i}", owner=world.alice, deleted_at=timezone.now())
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get("/companies/trash/")
 
 
 def test_anonymous_redirects(client, world, company):
@@ -232,3 +285,54 @@ def test_company_search_is_accent_insensitive_prefix(client, world):
     assert "Ærø Shipping" in body and "Other" not in body
     body = client.get("/companies/options/", {"q": "AERO"}).content.decode()
     assert "Ærø Shipping" in body
+
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_company_inline_edit_round_trip(client, world, company):
+    client.force_login(world.alice)  # the owner
+    url = f"/companies/{company.pk}/field/industry/"
+    form = client.get(url, {"edit": "1"}, **HTMX)
+    assert form.status_code == 200 and 'name="inline-industry-industry"' in body(form) and "<html" not in body(form)
+    saved = client.post(url, {"inline-industry-industry": "Fintech"}, **HTMX)
+    assert saved.status_code == 200 and "Fintech" in body(saved) and "<form" not in body(saved)
+    assert Company.objects.get(pk=company.pk).industry == "Fintech"
+    renamed = client.post(f"/companies/{company.pk}/field/name/", {"inline-name-name": "Initech Global"}, **HTMX)
+    assert 'id="company-title" hx-swap-oob="true">Initech Global<' in body(renamed)
+    # Custom fields and other columns are untouched by a one-field save.
+    assert Company.objects.get(pk=company.pk).domain == "initech.test"
+
+
+def test_company_inline_edit_errors_store_nothing(client, world, company):
+    Company.objects.create(organization=world.org, name="Other", domain="taken.test")
+    client.force_login(world.alice)
+    response = client.post(f"/companies/{company.pk}/field/domain/", {"inline-domain-domain": "taken.test"}, **HTMX)
+    assert "A company with this domain already exists" in body(response) and "<form" in body(response)
+    response = client.post(f"/companies/{company.pk}/field/founded_year/", {"inline-founded_year-founded_year": "1200"},
+                           **HTMX)
+    assert "greater than or equal to 1600" in body(response)
+    response = client.post(f"/companies/{company.pk}/field/owner/", {"inline-owner-owner": world.other_rep.pk},
+                           **HTMX)
+    assert "Select a valid choice" in body(response)
+    stored = Company.objects.get(pk=company.pk)
+    assert (stored.domain, stored.founded_year, stored.owner_id) == ("initech.test", None, world.alice.pk)
+    assert client.get(f"/companies/{company.pk}/field/custom_fields/", **HTMX).status_code == 404
+
+
+@pytest.mark.parametrize("who, read, write", [("alice", 200, 200), ("manager_b", 200, 200), ("rita", 200, 403),
+                                               ("viewer_a", 200, 403), ("charlie", 404, 404)])
+def test_company_inline_edit_permissions(client, world, company, who, read, write):
+    client.force_login(getattr(world, who))
+    url = f"/companies/{company.pk}/field/industry/"
+    assert client.get(url, **HTMX).status_code == read
+    assert client.get(url, {"edit": 1}, **HTMX).status_code == write
+    assert client.post(url, {"inline-industry-industry": "Hacked"}, **HTMX).status_code == write
+    assert (Company.objects.get(pk=company.pk).industry == "Hacked") == (write == 200)
+
+
+def test_company_detail_shows_editable_fields_only_to_writers(client, world, company):
+    client.force_login(world.alice)
+    assert f'hx-get="/companies/{company.pk}/field/industry/?edit=1"' in body(client.get(f"/companies/{company.pk}/"))
+    client.force_login(world.rita)
+    assert "field/industry/?edit=1" not in body(client.get(f"/companies/{company.pk}/"))

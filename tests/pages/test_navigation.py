@@ -11,7 +11,7 @@ def test_nav_has_contacts_companies_and_search(client, world):
     client.force_login(world.alice)
     page = body(client.get("/"))
     assert 'href="/contacts/"' in page and 'href="/companies/"' in page
-    assert 'role="search"' in page and 'action="/contacts/"' in page and 'name="q"' in page
+    assert 'role="search"' in page and 'action="/search/"' in page and 'name="q"' in page
 
 
 def test_global_search_lands_on_the_filtered_contact_list(client, world):

@@ -89,14 +89,17 @@ def test_another_organizations_rows_are_404(client, world, foreign):
     assert "Globex" not in body(client.get(RULES)) and "Legal" not in body(client.get(LAYOUTS))
 
 
-def test_settings_nav_for_admins_only(client, world):
+def test_settings_navigation_links_every_settings_page(client, world):
     client.force_login(world.admin)
-    page = body(client.get("/"))
-    assert f'href="{LAYOUTS}"' in page
-    page = body(client.get(LAYOUTS))
-    assert f'href="{RULES}"' in page and 'aria-current="page">Form layouts' in page
+    assert 'href="/settings/' in body(client.get("/"))
+    for url in (LAYOUTS, RULES, "/settings/members/", "/settings/teams/"):
+        page = body(client.get(url))
+        for link in (LAYOUTS, RULES, "/settings/members/", "/settings/teams/"):
+            assert f'href="{link}"' in page, (url, link)
+    assert 'aria-current="page">Form layouts' in body(client.get(LAYOUTS))
+    assert 'aria-current="page">Assignment rules' in body(client.get(RULES))
     client.force_login(world.manager_a)
-    assert f'href="{LAYOUTS}"' not in body(client.get("/"))
+    assert 'href="/settings/' not in body(client.get("/"))
 
 
 # -- form layouts

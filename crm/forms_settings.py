@@ -1,0 +1,73 @@
+"""Forms of the settings pages (members and teams). They collect input; crm.services
+validates and saves, and its errors land on the field they name."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from crm.models import Membership, Team
+from crm.permissions import Role
+
+
+def add_service_errors(form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: on the field it names, else on the form."""
+    for name, messages in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, messages)
+
+
+def _team_field(organization_id):
+    return forms.ModelChoiceField(queryset=Team.objects.filter(organization_id=organization_id).order_by("name"),
+                                  required=False, empty_label="No team")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    full_name = forms.CharField(max_length=150, required=False, label="Full name")
+    role = forms.ChoiceField(choices=Role.CHOICES, initial=Role.REP)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to email an invitation with a link to choose a password.")
+
+    def __init__(self, *args, organization_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"] = _team_field(organization_id)
+
+
+class MemberForm(forms.Form):
+    full_name = forms.CharField(max_length=150, required=False, label="Full name")
+    role = forms.ChoiceField(choices=Role.CHOICES)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
+
+    def __init__(self, *args, membership: Membership, **kwargs):
+        kwargs.setdefault("initial", {"full_name": membership.user.full_name, "role": membership.role,
+                                      "team": membership.team_id})
+        super().__init__(*args, **kwargs)
+        self.fields["team"] = _team_field(membership.organization_id)
+
+
+class DeactivateForm(forms.Form):
+    reassign_to = forms.ModelChoiceField(
+        queryset=Membership.objects.none(), required=False, label="Reassign records to",
+        empty_label="Choose a member…",
+        help_text="Takes over their contacts, companies and open tasks. Required when they own any.")
+
+    def __init__(self, *args, membership: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["reassign_to"]
+        field.queryset = (Membership.objects.filter(organization_id=membership.organization_id, user__is_active=True)
+                          .exclude(pk=membership.pk).select_related("user").order_by("user__full_name",
+                                                                                      "user__email"))
+        field.label_from_instance = lambda m: f"{m.user.get_full_name()} ({m.get_role_display()})"
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def _post_clean(self):
+        # Validated (with the organization) and saved by crm.services.
+        pass
