@@ -262,3 +262,10 @@ def test_api_contacts_are_routed_unless_owner_or_team_given(world, api):
     explicit = client.post("/api/contacts/", {"first_name": "Exp", "industry": "healthcare",
                                               "owner": world.bob.pk}, format="json").json()
     assert explicit["owner"] == world.bob.pk and explicit["team"] is None
+
+
+def test_schema_documents_the_endpoints(client):
+    schema = client.get("/api/schema/").content.decode()
+    for path in ("/api/form-layouts/", "/api/form-layouts/{id}/", "/api/form-layouts/presets/",
+                 "/api/assignment-rules/", "/api/assignment-rules/{id}/"):
+        assert f"{path}:" in schema, path
