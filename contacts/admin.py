@@ -1,8 +1,8 @@
 from django.contrib import admin
 
 from contacts.models import (
-    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink, NameWord, SavedView,
-    Segment,
+    AssignmentRule, ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
+    FormLayout, FormLayoutField, NameWord, SavedView, Segment,
 )
 from contacts.services import restore_contact, soft_delete_contact
 from crm.admin_base import DeletedFilter, OrgAdmin, SoftDeleteAdminMixin
@@ -140,3 +140,32 @@ class SavedViewAdmin(OrgAdmin):
     search_fields = ["name"]
     autocomplete_fields = ["team"]
     readonly_fields = ["user", "created_at", "updated_at"]
+
+
+@admin.register(FormLayout)
+class FormLayoutAdmin(OrgAdmin):
+    resource_classes = [resource_for(FormLayout)]
+    list_display = ["industry", "organization", "updated_at"]
+    list_select_related = ["organization"]
+    search_fields = ["industry"]
+
+
+@admin.register(FormLayoutField)
+class FormLayoutFieldAdmin(OrgAdmin):
+    resource_classes = [resource_for(FormLayoutField)]
+    list_display = ["layout", "definition", "position", "required"]
+    list_select_related = ["layout", "definition"]
+    list_filter = ["required"]
+    search_fields = ["layout__industry", "definition__key", "definition__label"]
+    autocomplete_fields = ["layout", "definition"]
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(OrgAdmin):
+    resource_classes = [resource_for(AssignmentRule)]
+    list_display = ["name", "position", "is_active", "industry", "country", "region", "source", "team",
+                    "owner_strategy", "owner"]
+    list_select_related = ["team", "owner"]
+    list_filter = ["is_active", "owner_strategy", "source", "team"]
+    search_fields = ["name", "industry", "region"]
+    autocomplete_fields = ["team", "owner"]

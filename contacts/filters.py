@@ -11,13 +11,14 @@ from drf_spectacular.utils import extend_schema_field
 
 from companies.models import Company
 from contacts.models import (
-    ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
-    LifecycleStage, RelationshipType, SavedView, Segment, Source,
+    AssignmentRule, ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
+    FormLayout, LifecycleStage, RelationshipType, SavedView, Segment, Source,
 )
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import CustomFieldDefinition, Job, Tag, Team, User
 from crm.pagination import SortKey
 from crm.search import fold
+
 
 # Sorts offered on lists, each backed by an index that starts with organization.
 CONTACT_ORDERINGS = {
@@ -340,4 +341,23 @@ class BulkOperationFilter(OrgScopedFilterSet):
 
     class Meta:
         model = Job
+        fields: list[str] = []
+
+
+class FormLayoutFilter(OrgScopedFilterSet):
+    industry = filters.CharFilter(field_name="industry", lookup_expr="iexact", label="Industry (any capitalization)")
+
+    class Meta:
+        model = FormLayout
+        fields: list[str] = []
+
+
+class AssignmentRuleFilter(OrgScopedFilterSet):
+    is_active = filters.BooleanFilter()
+    team = filters.ModelChoiceFilter(queryset=Team.objects.all())
+    source = filters.ChoiceFilter(choices=Source.choices)
+    owner_strategy = filters.ChoiceFilter(choices=AssignmentRule.OwnerStrategy.choices)
+
+    class Meta:
+        model = AssignmentRule
         fields: list[str] = []

@@ -6,9 +6,12 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 
-from contacts.models import Channel, ConsentEvent, ConsentStatus, Contact, NotificationTopic
-from contacts.services import create_contact, record_consent, set_tags, update_contact
+from contacts.models import (
+    AssignmentRule, Channel, ConsentEvent, ConsentStatus, Contact, FormLayout, NotificationTopic,
+)
+from contacts.services import create_contact, record_consent, save_layout, save_rule, set_tags, update_contact
 from crm.forms import CompanyPickerWidget, CustomFieldsFormMixin, member_choices
 from crm.models import Tag, Team
 from crm.permissions import Role, Scope
@@ -75,10 +78,42 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             self.initial.setdefault("team", scope.team_ids[0] if scope.team_ids else None)
         if not is_new and not self.is_bound and (only is None or "tags" in only):
             self.initial["tags"] = [t.pk for t in instance.tags.all()]
+        self.layout = None
+        self.carried_custom_values = []
         if only is None:
-            self.add_custom_fields(scope.organization_id, instance.custom_fields)
+            self._add_layout_fields(scope.organization_id, instance)
         else:
             self.limit_fields(only)
+
+    custom_fields_separate = True  # contacts/_custom_fields.html, re-rendered when the industry changes
+
+    def _add_layout_fields(self, organization_id, instance):
+        """The custom fields of the industry's form layout (in its order, with its required
+        flags), or every contact custom field when the industry has no layout."""
+        industry = self["industry"].value() if "industry" in self.fields else instance.industry
+        self.layout = FormLayout.for_industry(organization_id, industry or "")
+        self.add_custom_fields(organization_id, instance.custom_fields,
+                               definitions=self.layout.definitions() if self.layout else None)
+        if self.layout is not None:
+            self.custom_fields_title = f"{self.layout.industry} details"
+        if self.is_bound:
+            # Values typed into another industry's fields ride along (hidden) until saved or
+            # the industry changes back; they are not saved for this industry.
+            self.carried_custom_values = [
+                (name, value) for name in self.data if name.startswith(self.add_prefix("cf_"))
+                and name not in self.fields for value in self.data.getlist(name) if value != ""]
+        url = (reverse("contacts:custom_fields", args=[instance.pk]) if instance.pk
+               else reverse("contacts:new_custom_fields"))
+        self.fields["industry"].widget.attrs.update({
+            "hx-post": url, "hx-trigger": "input changed delay:400ms", "hx-target": "#contact-custom-fields",
+            "hx-swap": "outerHTML", "hx-include": "closest form", "hx-sync": "this:replace",
+            "list": "industry-layouts", "autocomplete": "off",
+        })
+
+    def layout_industries(self) -> list[str]:
+        """Industries with a form layout (suggested by the industry input)."""
+        return list(FormLayout.objects.filter(organization_id=self.scope.organization_id)
+                    .order_by("industry").values_list("industry", flat=True))
 
     def _post_clean(self):
         # Model validation happens once, in contacts.services (which also saves): the
@@ -93,8 +128,14 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
 
     def model_data(self) -> dict:
         data = {name: self.cleaned_data[name] for name in self.fields if name in MODEL_FIELDS}
-        if self.custom_definitions:
-            data["custom_fields"] = getattr(self, "cleaned_custom_fields", self.custom_field_values())
+        if self.custom_definitions or self.layout is not None:
+            values = getattr(self, "cleaned_custom_fields", self.custom_field_values())
+            if self.layout is not None:
+                # The layout shows some of the fields: the contact keeps its values of the others.
+                shown = {d.key for d in self.custom_definitions}
+                kept = {k: v for k, v in (self.instance.custom_fields or {}).items() if k not in shown}
+                values = {**kept, **values}
+            data["custom_fields"] = values
         return data
 
     def save(self, commit=True):
@@ -184,3 +225,94 @@ def prepare_filter_form(form):
     for name, label in labels.items():
         if name in fields:
             fields[name].label = label
+
+
+# ---------------------------------------------------------------------------
+# Settings: industry form layouts and assignment rules (org admins)
+
+
+class FormLayoutForm(forms.Form):
+    """The industry, and per contact custom field: shown or not, its place, required or not."""
+
+    industry = forms.CharField(max_length=120, help_text="Contacts whose industry is this (any capitalization) "
+                                                         "get this form.")
+
+    def __init__(self, *args, layout, definitions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layout = layout
+        self.definitions = list(definitions)
+        entries = {e.definition_id: e for e in layout.entries.all()} if layout.pk else {}
+        if layout.pk and not self.is_bound:
+            self.initial["industry"] = layout.industry
+        # Fields of the layout first, in its order; then the others.
+        self.definitions.sort(key=lambda d: (d.pk not in entries, entries[d.pk].position if d.pk in entries else 0))
+        for index, definition in enumerate(self.definitions):
+            entry = entries.get(definition.pk)
+            self.fields[f"use_{definition.pk}"] = forms.BooleanField(
+                required=False, initial=entry is not None, label=f"Show {definition.label}",
+                widget=forms.CheckboxInput(attrs={"aria-label": f"Show {definition.label}"}))
+            self.fields[f"order_{definition.pk}"] = forms.IntegerField(
+                required=False, min_value=1, max_value=1000, initial=index + 1,
+                label=f"Place of {definition.label}",
+                widget=forms.NumberInput(attrs={"class": "input-narrow", "aria-label": f"Place of {definition.label}"}))
+            self.fields[f"required_{definition.pk}"] = forms.BooleanField(
+                required=False, initial=bool(entry and entry.required), label=f"{definition.label} required",
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{definition.label} required"}))
+
+    def rows(self):
+        return [{"definition": d, "use": self[f"use_{d.pk}"], "order": self[f"order_{d.pk}"],
+                 "required": self[f"required_{d.pk}"]} for d in self.definitions]
+
+    def chosen(self) -> list[tuple]:
+        picked = []
+        for index, definition in enumerate(self.definitions):
+            if self.cleaned_data.get(f"use_{definition.pk}"):
+                order = self.cleaned_data.get(f"order_{definition.pk}")
+                picked.append(((order if order is not None else 10**6, index), definition,
+                               bool(self.cleaned_data.get(f"required_{definition.pk}"))))
+        picked.sort(key=lambda item: item[0])
+        return [(definition, required) for _, definition, required in picked]
+
+    def save(self):
+        try:
+            return save_layout(layout=self.layout, industry=self.cleaned_data["industry"], fields=self.chosen())
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return None
+
+
+class AssignmentRuleForm(forms.ModelForm):
+    class Meta:
+        model = AssignmentRule
+        fields = ["name", "industry", "country", "region", "source", "team", "owner_strategy", "owner", "is_active"]
+        widgets = {"country": forms.TextInput(attrs={"maxlength": 2, "placeholder": "US",
+                                                     "autocapitalize": "characters"})}
+        labels = {"owner_strategy": "Owner chosen by", "owner": "Fixed owner", "is_active": "Active"}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        scope = Scope.of(user)
+        if self.instance.pk is None:
+            self.instance.organization_id = scope.organization_id
+        self.fields["team"].queryset = Team.objects.visible_to(user).order_by("name")
+        self.fields["owner"].queryset = member_choices(scope).select_related("membership__team")
+        self.fields["owner"].empty_label = "—"
+        self.fields["team"].empty_label = "Choose a team"
+        self.fields["owner"].label_from_instance = (
+            lambda u: f"{u.get_full_name()} ({u.membership.team})" if u.membership.team_id else u.get_full_name())
+        self.fields["source"].choices = [("", "Any source")] + list(self.fields["source"].choices)[1:]
+
+    def _post_clean(self):
+        pass  # validated once, by the model in contacts.services.save_rule
+
+    def save(self, commit=True):
+        try:
+            return save_rule(rule=self.instance, data={name: self.cleaned_data[name] for name in self.Meta.fields})
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return None

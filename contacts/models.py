@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Collate, Lower, Trim
@@ -233,6 +233,16 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
             setattr(self, name, (getattr(self, name) or "").strip())
         super().clean_fields(exclude)
 
+    _clean_exclude: frozenset = frozenset()
+
+    def full_clean(self, exclude=None, validate_unique=True, validate_constraints=True):
+        # clean() sees what the caller excluded (Django only passes it to the field checks).
+        self._clean_exclude = frozenset(exclude or ())
+        try:
+            super().full_clean(exclude, validate_unique, validate_constraints)
+        finally:
+            self._clean_exclude = frozenset()
+
     def clean(self):
         super().clean()
         if not self.first_name:
@@ -244,7 +254,12 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
 
                 if not Membership.objects.filter(user_id=self.owner_id, organization_id=self.organization_id).exists():
                     raise ValidationError({"owner": "The owner must be a member of your organization."})
-            self.custom_fields = clean_custom_fields(self.organization_id, "contact", self.custom_fields)
+            if "custom_fields" in self._clean_exclude:
+                return  # e.g. restoring from the trash: the values are not being written
+            # The industry's form layout decides which custom fields are required.
+            definitions, _ = contact_custom_definitions(self.organization_id, self.industry)
+            self.custom_fields = clean_custom_fields(self.organization_id, "contact", self.custom_fields,
+                                                     definitions=definitions)
 
     DERIVED_FROM = {
         "display_name": {"first_name", "middle_name", "last_name"},
@@ -711,3 +726,197 @@ class SavedView(SharedModel):
             self.columns = list(dict.fromkeys(self.columns))
         if errors:
             raise ValidationError(errors)
+
+
+# ---------------------------------------------------------------------------
+# Industry form layouts: which custom fields the contact form shows for an industry
+
+
+@pghistory.track()
+class FormLayout(OrgModel):
+    """The custom fields a contact of one industry is asked for, in order, each optional or
+    required. `industry` matches Contact.industry case-insensitively (trimmed). A contact whose
+    industry has no layout gets every custom field with the definitions' own required flags."""
+
+    constraint_error_fields = {"duplicate_industry": "industry"}
+
+    industry = models.CharField(max_length=120, help_text="Matched case-insensitively against a contact's industry.")
+
+    class Meta:
+        ordering = ["industry"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("industry"), name="form_layout_industry_unique_per_org",
+                violation_error_code="duplicate_industry",
+                violation_error_message="A form layout for this industry already exists in your organization.",
+            )
+        ]
+
+    def __str__(self):
+        return self.industry
+
+    def clean_fields(self, exclude=None):
+        self.industry = " ".join((self.industry or "").split())
+        super().clean_fields(exclude)
+
+    @classmethod
+    def for_industry(cls, organization_id, industry: str) -> "FormLayout | None":
+        industry = " ".join((industry or "").split()).lower()
+        if not industry or not organization_id:
+            return None
+        return (cls.objects.alias(industry_key=Lower("industry"))
+                .filter(organization_id=organization_id, industry_key=industry).first())
+
+    def definitions(self) -> list:
+        """The layout's custom-field definitions in order, `required` set to the layout's flag
+        (copies: the definitions' own flags stay as they are)."""
+        result = []
+        for entry in self.entries.select_related("definition").order_by("position", "id"):
+            definition = entry.definition
+            definition.required = entry.required
+            result.append(definition)
+        return result
+
+
+@pghistory.track()
+class FormLayoutField(OrgModel):
+    """One custom field of a layout: its place and whether this industry requires it."""
+
+    constraint_error_fields = {"duplicate_field": "definition"}
+
+    layout = models.ForeignKey(FormLayout, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    definition = models.ForeignKey("crm.CustomFieldDefinition", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(default=0)
+    required = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "form layout field"
+        ordering = ["layout", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["layout", "definition"], name="form_layout_field_unique",
+                                    violation_error_code="duplicate_field",
+                                    violation_error_message="This field is already in the layout."),
+        ]
+
+    def __str__(self):
+        return f"{self.layout} · {self.definition.label}"
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(layout=self.layout, definition=self.definition)
+        if self.definition_id and self.definition.model != "contact":
+            raise ValidationError({"definition": "Choose a custom field of contacts."})
+
+
+def contact_custom_definitions(organization_id, industry: str):
+    """(definitions a contact of `industry` is validated against, ids of the layout's fields
+    or None without a layout).
+
+    With a layout, its fields carry the layout's required flags and come first, in its
+    order; the organization's other contact fields are still type-checked when given (the
+    API may send them) but never required, since the form does not ask for them."""
+    from crm.custom_fields import definitions_for
+
+    layout = FormLayout.for_industry(organization_id, industry)
+    all_definitions = definitions_for(organization_id, "contact")
+    if layout is None:
+        return all_definitions, None
+    ordered = layout.definitions()
+    shown = {d.pk for d in ordered}
+    for definition in all_definitions:
+        if definition.pk not in shown:
+            definition.required = False
+            ordered.append(definition)
+    return ordered, shown
+
+
+# ---------------------------------------------------------------------------
+# Assignment rules: new contacts without owner and team are routed to a team and owner
+
+
+country_validator = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO country code, e.g. US or DE.")
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),  # The round-robin pointer moving is not an edit of the rule.
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["last_assigned"], exclude_auto=True)),
+    pghistory.DeleteEvent(), exclude=["last_assigned"],
+)
+class AssignmentRule(OrgModel):
+    """Routes a new contact (created without owner and team: an inbound lead, an import row
+    without owner column) to `team` and an owner. Rules are tried in `position` order; the
+    first active rule whose conditions all match wins. An empty condition matches anything."""
+
+    class OwnerStrategy(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round-robin among the team's reps and managers"
+        FIXED = "fixed", "Always the same owner"
+        TEAM_QUEUE = "team_queue", "Nobody: the team's queue"
+
+    name = models.CharField(max_length=120)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField("active", default=True)
+    # Conditions (empty = any)
+    industry = models.CharField(max_length=120, blank=True, help_text="Matched case-insensitively.")
+    country = models.CharField(max_length=2, blank=True, validators=[country_validator],
+                               help_text="Two-letter ISO code of the contact's address.")
+    region = models.CharField("state / region", max_length=120, blank=True,
+                              help_text="The contact's state or region, matched case-insensitively.")
+    source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    # Target
+    team = models.ForeignKey("crm.Team", on_delete=models.CASCADE, related_name="assignment_rules")
+    owner_strategy = models.CharField(max_length=16, choices=OwnerStrategy.choices,
+                                      default=OwnerStrategy.ROUND_ROBIN)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text="For a fixed owner: a member of the team.")
+    # Round-robin pointer: the member who got the rule's last contact (the next one gets
+    # the member with the next user id). Advanced under a row lock.
+    last_assigned = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+", editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["organization", "position", "id"], name="assignment_rule_org_pos_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def clean_fields(self, exclude=None):
+        self.name = (self.name or "").strip()
+        self.industry = " ".join((self.industry or "").split())
+        self.region = " ".join((self.region or "").split())
+        self.country = (self.country or "").strip().upper()
+        super().clean_fields(exclude)
+
+    def clean(self):
+        super().clean()
+        self._check_same_organization(team=self.team if self.team_id else None)
+        if self.owner_strategy == self.OwnerStrategy.FIXED:
+            if not self.owner_id:
+                raise ValidationError({"owner": "Choose the owner who gets every contact of this rule."})
+            if self.team_id:
+                from crm.models import Membership
+
+                if not Membership.objects.filter(user_id=self.owner_id, team_id=self.team_id,
+                                                 organization_id=self.organization_id).exists():
+                    raise ValidationError({"owner": "The owner must be a member of the rule's team."})
+        elif self.owner_id:
+            raise ValidationError({"owner": "Only a rule with a fixed owner names one; leave it empty."})
+
+    def conditions(self) -> list[str]:
+        parts = []
+        if self.industry:
+            parts.append(f"industry is {self.industry}")
+        if self.country or self.region:
+            parts.append("region is " + ", ".join(p for p in (self.region, self.country) if p))
+        if self.source:
+            parts.append(f"source is {self.get_source_display()}")
+        return parts
+
+    def matches(self, contact) -> bool:
+        def same(a, b):
+            return " ".join((a or "").split()).lower() == (b or "").lower()
+
+        return ((not self.industry or same(contact.industry, self.industry))
+                and (not self.country or (contact.country or "").strip().upper() == self.country)
+                and (not self.region or same(contact.region, self.region))
+                and (not self.source or contact.source == self.source))

@@ -4,6 +4,7 @@ contacts.forms → contacts.services."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -17,11 +18,12 @@ from activities.models import Activity
 from contacts.bulk_views import bar_context
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
-from contacts.models import Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic
+from contacts.models import (
+    Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic, contact_custom_definitions,
+)
 from contacts.segment_views import saved_views_context
 from contacts.services import restore_contact, set_tags, soft_delete_contact
 from crm.audit import describe_history
-from crm.custom_fields import definitions_for
 from crm.forms import display_custom_value
 from crm.models import Tag
 from crm.pages import (
@@ -102,10 +104,13 @@ class ContactTrashView(TrashView):
 def _contact_detail_context(request, contact) -> dict:
     user = request.user
     visible_ids = Contact.objects.visible_to(user).values("pk")
-    definitions = definitions_for(contact.organization_id, "contact")
+    # The industry's layout fields first, in its order; other fields only when they hold a value.
+    definitions, shown = contact_custom_definitions(contact.organization_id, contact.industry)
     custom_values = []
     for definition in definitions:
         value = (contact.custom_fields or {}).get(definition.key)
+        if shown is not None and definition.pk not in shown and value in (None, "", []):
+            continue
         custom_values.append({"label": definition.label, "value": display_custom_value(definition, value),
                               "type": definition.field_type})
     tags = list(contact.tags.order_by("name"))
@@ -161,6 +166,28 @@ def contact_edit(request, pk):
     form = ContactForm(request.POST or None, instance=contact, user=request.user)
     return form_page(request, form, template="contacts/form.html", context={"contact": contact},
                      detail="contacts:detail", success="Saved {obj}.")
+
+
+@login_required
+@require_POST
+def contact_custom_fields(request, pk=None):
+    """The form's custom-field section for the industry typed so far (htmx): the industry's
+    layout, with the values the user already entered (posted with the whole form)."""
+    require_writer(request.user)
+    if pk is None:
+        contact = Contact()
+    else:
+        contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
+    contact.industry = request.POST.get("industry", "")[:120]
+    form = ContactForm(instance=contact, user=request.user)
+    for name in form.custom_field_names:
+        if name in request.POST:
+            multiple = isinstance(form.fields[name], forms.MultipleChoiceField)
+            form.initial[name] = request.POST.getlist(name) if multiple else request.POST.get(name)
+    form.carried_custom_values = [(name, value) for name in request.POST
+                                  if name.startswith("cf_") and name not in form.fields
+                                  for value in request.POST.getlist(name) if value != ""]
+    return render(request, "contacts/_custom_fields.html", {"form": form})
 
 
 @login_required

@@ -99,19 +99,29 @@ class CustomFieldsFormMixin:
     validates them with crm.custom_fields and hands back the JSONB value."""
 
     fieldset_layout: list = []  # [(title, [field names])] of the page form
+    #: the page renders the custom fields itself (e.g. as a section htmx re-renders)
+    custom_fields_separate = False
+    custom_fields_title = "Custom fields"
 
     def fieldsets(self):
         """(title, bound fields) for the page, custom fields last; empty sets left out."""
         sets = [(title, [self[name] for name in names if name in self.fields])
                 for title, names in self.fieldset_layout]
-        if self.custom_field_names:
-            sets.append(("Custom fields", [self[name] for name in self.custom_field_names]))
+        if self.custom_field_names and not self.custom_fields_separate:
+            sets.append((self.custom_fields_title, self.custom_bound_fields()))
         return [(title, fields) for title, fields in sets if fields]
+
+    def custom_bound_fields(self):
+        return [self[name] for name in self.custom_field_names]
 
     custom_fields_model = ""
 
-    def add_custom_fields(self, organization_id: int, current: dict | None):
-        self.custom_definitions = definitions_for(organization_id, self.custom_fields_model)
+    def add_custom_fields(self, organization_id: int, current: dict | None, definitions=None):
+        """One form field per definition (all of the model's, or `definitions` in that order
+        with their required flags)."""
+        if definitions is None:
+            definitions = definitions_for(organization_id, self.custom_fields_model)
+        self.custom_definitions = definitions
         self.custom_organization_id = organization_id
         current = current or {}
         for definition in self.custom_definitions:

@@ -7,16 +7,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from companies.models import Company
+from django.db.models import Prefetch
+
 from contacts.models import (
-    Contact, ContactCompany, ContactRelationship, ContactUserLink, RelationshipType,
+    AssignmentRule, Contact, ContactCompany, ContactRelationship, ContactUserLink, FormLayout, FormLayoutField,
+    RelationshipType,
 )
 from contacts import bulk
-from contacts.services import create_contact, set_tags, update_contact
+from contacts.services import PRESETS, create_contact, save_layout, save_rule, set_tags, update_contact
 from crm.api.serializers import (
     Expansion, OrgSerializer, StrictInputMixin, TagSummarySerializer, TeamSummarySerializer,
     UserSummarySerializer, visible_choices,
 )
-from crm.models import Job, JobItem, Tag, User
+from crm.models import CustomFieldDefinition, Job, JobItem, Tag, User
 from crm.permissions import Scope
 
 COMPANY_SUMMARY = "companies.api.serializers.CompanySummarySerializer"
@@ -283,3 +286,65 @@ class BulkOperationDetailSerializer(BulkOperationSerializer):
 class BulkInlineResultSerializer(serializers.Serializer):
     operation = BulkOperationSerializer()
     results = BulkResultRowSerializer(many=True)
+
+
+# Settings: form layouts and assignment rules
+
+
+class FormLayoutEntrySerializer(StrictInputMixin, serializers.Serializer):
+    definition = serializers.PrimaryKeyRelatedField(
+        queryset=CustomFieldDefinition.objects.filter(model="contact"), help_text="Id of a contact custom field.")
+    key = serializers.CharField(source="definition.key", read_only=True)
+    label = serializers.CharField(source="definition.label", read_only=True)
+    required = serializers.BooleanField(default=False, help_text="Required for contacts of this industry.")
+
+
+class FormLayoutSerializer(OrgSerializer):
+    custom_fields = FormLayoutEntrySerializer(
+        many=True, source="entries", required=False,
+        help_text="The fields the contact form shows for this industry, in order; writing replaces them.")
+
+    prefetch_fields = {"custom_fields": Prefetch(
+        "entries", queryset=FormLayoutField.objects.select_related("definition").order_by("position", "id"))}
+
+    class Meta:
+        model = FormLayout
+        fields = ["id", "industry", "custom_fields", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.scope is not None:
+            definition = self.fields["custom_fields"].child.fields["definition"]
+            definition.queryset = CustomFieldDefinition.objects.visible_to(self.user).filter(model="contact")
+
+    def save_instance(self, instance, data):
+        entries = data.get("entries")
+        if entries is None:  # a partial update of the industry keeps the fields
+            entries = [{"definition": e.definition, "required": e.required}
+                       for e in instance.entries.select_related("definition").order_by("position", "id")
+                       ] if instance.pk else []
+        save_layout(layout=instance, industry=data.get("industry", instance.industry),
+                    fields=[(e["definition"], e["required"]) for e in entries])
+        instance._prefetched_objects_cache = {}
+        return instance
+
+
+class FormLayoutPresetSerializer(StrictInputMixin, serializers.Serializer):
+    preset = serializers.ChoiceField(choices=list(PRESETS), help_text="The industry preset to apply.")
+
+
+class AssignmentRuleSerializer(OrgSerializer):
+    expandable = {
+        "team": Expansion(TeamSummarySerializer, "team"),
+        "owner": Expansion(UserSummarySerializer, "owner"),
+    }
+
+    class Meta:
+        model = AssignmentRule
+        fields = ["id", "name", "position", "is_active", "industry", "country", "region", "source", "team",
+                  "owner_strategy", "owner", "last_assigned", "created_at", "updated_at"]
+        extra_kwargs = {"position": {"required": False, "help_text": "Rules are tried in ascending position; "
+                                                                     "new rules go last."}}
+
+    def save_instance(self, instance, data):
+        return save_rule(rule=instance, data=data)

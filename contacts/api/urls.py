@@ -1,6 +1,9 @@
 from rest_framework.routers import SimpleRouter
 
-from contacts.api.views import BulkOperationViewSet, ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet
+from contacts.api.views import (
+    AssignmentRuleViewSet, BulkOperationViewSet, ContactCompanyViewSet, ContactRelationshipViewSet, ContactViewSet,
+    FormLayoutViewSet,
+)
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="contact")
@@ -12,3 +15,5 @@ from contacts.api.segments import SavedViewViewSet, SegmentViewSet  # noqa: E402
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("saved-views", SavedViewViewSet, basename="saved-view")
 router.register("bulk-operations", BulkOperationViewSet, basename="bulk-operation")
+router.register("form-layouts", FormLayoutViewSet, basename="form-layout")
+router.register("assignment-rules", AssignmentRuleViewSet, basename="assignment-rule")

@@ -3,25 +3,26 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from contacts import bulk
 from contacts.api.serializers import (
-    BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer, BulkRequestSerializer,
-    ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer, ContactSerializer,
-    PhoneCheckResultSerializer, PhoneCheckSerializer,
+    AssignmentRuleSerializer, BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer,
+    BulkRequestSerializer, ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer,
+    ContactSerializer, FormLayoutPresetSerializer, FormLayoutSerializer, PhoneCheckResultSerializer,
+    PhoneCheckSerializer,
 )
 from contacts.filters import (
-    CONTACT_ORDERINGS, BulkOperationFilter, ContactCompanyFilter, ContactFilter, ContactRelationshipFilter,
-    contact_sort_key, saved_view_for,
+    CONTACT_ORDERINGS, AssignmentRuleFilter, BulkOperationFilter, ContactCompanyFilter, ContactFilter,
+    ContactRelationshipFilter, FormLayoutFilter, contact_sort_key, saved_view_for,
 )
-from contacts.models import Contact, ContactCompany, ContactRelationship
-from contacts.services import restore_contact, soft_delete_contact
+from contacts.models import AssignmentRule, Contact, ContactCompany, ContactRelationship, FormLayout
+from contacts.services import apply_preset, restore_contact, soft_delete_contact
 from crm.api.history import HistoryMixin
-from crm.api.views import OrgReadOnlyViewSet, OrgViewSet
+from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, sorts
 from crm.models import Job, JobItem
-from crm.permissions import CHANGE, DELETE
+from crm.permissions import CHANGE, DELETE, Scope
 
 
 class ContactViewSet(HistoryMixin, OrgViewSet):
@@ -148,3 +149,41 @@ class BulkOperationViewSet(OrgReadOnlyViewSet):
         if not bulk.cancel(job):
             raise ValidationError({"status": [f"This operation has already stopped ({job.status})."]})
         return Response(BulkOperationSerializer(job, context={"request": request}).data)
+
+
+class FormLayoutViewSet(OrgViewSet):
+    """Industry form layouts: which contact custom fields the form shows for an industry, in
+    which order, which are required. Every member reads them; org admins manage them."""
+
+    queryset = FormLayout.objects.all()
+    serializer_class = FormLayoutSerializer
+    filterset_class = FormLayoutFilter
+    orderings = sorts(industry="industry", created="created_at")
+    default_ordering = "industry"
+
+    @extend_schema(request=FormLayoutPresetSerializer, responses={200: FormLayoutSerializer, 201: FormLayoutSerializer})
+    @action(detail=False, methods=["post"], serializer_class=FormLayoutPresetSerializer)
+    def presets(self, request):
+        """Apply an industry preset (healthcare, legal): creates the custom fields it needs (reused by
+        key) and the layout (201), or completes an existing one (200). Applying twice changes nothing."""
+        scope = Scope.of(request.user)
+        if FormLayout.visibility_q(scope, CHANGE) is None:
+            raise PermissionDenied("Only organization admins manage form layouts.")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        layout, created = apply_preset(scope.organization_id, serializer.validated_data["preset"])
+        layout = FormLayoutSerializer.optimize(FormLayout.objects.filter(pk=layout.pk)).get()
+        data = FormLayoutSerializer(layout, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AssignmentRuleViewSet(OrgViewSet):
+    """Assignment rules, in the order they are tried: a new contact without owner and team goes
+    to the first active rule whose conditions (industry, country, region, source; empty = any)
+    match. Every member reads them; org admins manage them."""
+
+    queryset = AssignmentRule.objects.all()
+    serializer_class = AssignmentRuleSerializer
+    filterset_class = AssignmentRuleFilter
+    orderings = sorts(position="position", created="created_at")
+    default_ordering = "position"

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from activities.models import Activity
 from companies.models import Company
-from contacts.models import Contact, ContactCompany, ContactRelationship
+from contacts.models import AssignmentRule, Contact, ContactCompany, ContactRelationship, FormLayout
+from contacts.services import save_layout, save_rule
 from crm.models import CustomFieldDefinition, Tag
 from tests.api.conftest import ids
 
@@ -80,6 +81,38 @@ def _many_activities(world, book, n):
     Activity.objects.bulk_create([
         Activity(organization=world.org, contact=book.alice_own, company=book.acme_co, type="call",
                  actor=world.alice, assigned_to=world.bob, subject=f"Call {i}") for i in range(n)])
+
+
+def _layout(definition, industry="Healthcare"):
+    """The layout of `definition`'s organization for `industry` (made on first use)."""
+    layout = FormLayout.objects.filter(organization_id=definition.organization_id, industry=industry).first()
+    return layout or save_layout(layout=FormLayout(organization_id=definition.organization_id), industry=industry,
+                                 fields=[(definition, True)])
+
+
+def _rule(team, name="Inbound"):
+    rule = AssignmentRule.objects.filter(organization_id=team.organization_id, name=name).first()
+    return rule or save_rule(rule=AssignmentRule(organization_id=team.organization_id), data={
+        "name": name, "team": team, "industry": "Healthcare"})
+
+
+@pytest.fixture
+def book(book):
+    """The shared book, plus a form layout and an assignment rule in each organization."""
+    _layout(book.budget), _layout(book.other_cf)
+    _rule(book.alice_own.team), _rule(book.other_contact.team)
+    return book
+
+
+def _many_layouts(world, book, n):
+    for i in range(n):
+        _layout(book.budget, industry=f"Industry {i}")
+
+
+def _many_rules(world, book, n):
+    for i in range(n):
+        save_rule(rule=AssignmentRule(organization=world.org), data={
+            "name": f"Rule {i}", "team": world.team_a, "owner_strategy": "fixed", "owner": world.alice})
 
 
 ENDPOINTS = [
@@ -156,6 +189,28 @@ ENDPOINTS = [
                                   ({"contact": b.bob_own.pk, "type": "task", "assigned_to": w.other_rep.pk},
                                    "assigned_to")],
         many=_many_activities, expand="contact,company,actor,assigned_to",
+    ),
+    Endpoint(
+        url="/api/form-layouts/", model=FormLayout,
+        visible=lambda b: _layout(b.budget), foreign=lambda b: _layout(b.other_cf),
+        create=lambda w, b: {"industry": "Legal", "custom_fields": [{"definition": b.budget.pk, "required": True}]},
+        update={"industry": "Law"},
+        invalid=lambda w, b: ({"industry": ""}, "industry"),
+        foreign_fks=lambda w, b: [({"industry": "X", "custom_fields": [{"definition": b.other_cf.pk}]},
+                                   "custom_fields")],
+        many=_many_layouts,
+    ),
+    Endpoint(
+        url="/api/assignment-rules/", model=AssignmentRule,
+        visible=lambda b: _rule(b.alice_own.team), foreign=lambda b: _rule(b.other_contact.team),
+        create=lambda w, b: {"name": "Referrals", "source": "referral", "team": w.team_a.pk,
+                             "owner_strategy": "fixed", "owner": w.alice.pk},
+        update={"name": "Renamed"},
+        invalid=lambda w, b: ({"name": "X", "team": w.team_a.pk, "country": "Germany"}, "country"),
+        foreign_fks=lambda w, b: [({"name": "X", "team": b.other_contact.team_id}, "team"),
+                                  ({"name": "X", "team": w.team_a.pk, "owner_strategy": "fixed",
+                                    "owner": w.other_rep.pk}, "owner")],
+        many=_many_rules, expand="team,owner",
     ),
 ]
 

@@ -9,7 +9,7 @@ from activities.models import Activity
 from companies.models import Company
 from contacts import bulk
 from contacts.models import (
-    ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
+    AssignmentRule, ConsentEvent, FormLayout, FormLayoutField, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
 )
 from crm.models import CustomFieldDefinition, Organization, Tag, Team, User
 
@@ -22,8 +22,12 @@ def populate(org, owner, marker, n=3):
     """n rows of every model in `org`, each named with `marker` so leaks are visible."""
     team = Team.objects.create(organization=org, name=f"{marker} team")
     tag = Tag.objects.create(organization=org, name=f"{marker} tag")
-    CustomFieldDefinition.objects.create(organization=org, model="contact", key=f"{marker.lower()}_field",
-                                         label=f"{marker} field", field_type="text")
+    definition = CustomFieldDefinition.objects.create(organization=org, model="contact",
+                                                      key=f"{marker.lower()}_field", label=f"{marker} field",
+                                                      field_type="text")
+    layout = FormLayout.objects.create(organization=org, industry=f"{marker} industry")
+    FormLayoutField.objects.create(organization=org, layout=layout, definition=definition, required=True)
+    AssignmentRule.objects.create(organization=org, name=f"{marker} rule", team=team, industry=f"{marker} industry")
     parent = Company.objects.create(organization=org, name=f"{marker} parent co", owner=owner)
     contacts = []
     for i in range(n):

@@ -1,0 +1,159 @@
+"""Settings pages of org admins: industry form layouts and assignment rules.
+
+Everyone in the organization may read these rows (they shape the contact form and routing),
+but only org admins manage them, so these pages are for org admins only (403 for others);
+another organization's rows are a 404 through the visibility gate like everywhere else."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from contacts.forms import AssignmentRuleForm, FormLayoutForm
+from contacts.models import AssignmentRule, FormLayout, FormLayoutField
+from contacts.services import PRESETS, apply_preset, move_rule, save_rule
+from crm.models import CustomFieldDefinition
+from crm.pages import get_visible_or_404
+from crm.permissions import CHANGE, DELETE, Scope
+
+
+def require_admin(user) -> Scope:
+    scope = Scope.of(user)
+    if scope is None or not scope.is_admin:
+        raise PermissionDenied("Only organization admins manage settings.")
+    return scope
+
+
+# -- form layouts
+
+@login_required
+def layout_list(request):
+    require_admin(request.user)
+    entries = FormLayoutField.objects.select_related("definition").order_by("position", "id")
+    layouts = (FormLayout.objects.visible_to(request.user)
+               .annotate(required_count=Count("entries", filter=Q(entries__required=True)))
+               .prefetch_related(Prefetch("entries", queryset=entries)).order_by("industry"))
+    return render(request, "contacts/settings/layouts.html", {
+        "layouts": layouts,
+        "presets": [(key, industry) for key, (industry, _) in PRESETS.items()],
+        "has_custom_fields": CustomFieldDefinition.objects.visible_to(request.user).filter(model="contact").exists(),
+    })
+
+
+def _layout_page(request, layout):
+    definitions = CustomFieldDefinition.objects.visible_to(request.user).filter(model="contact")
+    form = FormLayoutForm(request.POST or None, layout=layout, definitions=definitions)
+    if request.method == "POST" and form.is_valid() and form.save() is not None:
+        messages.success(request, f"Saved the form layout for {layout.industry}.")
+        return redirect("contact_settings:layouts")
+    return render(request, "contacts/settings/layout_form.html", {"form": form, "layout": layout},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def layout_create(request):
+    scope = require_admin(request.user)
+    return _layout_page(request, FormLayout(organization_id=scope.organization_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def layout_edit(request, pk):
+    require_admin(request.user)
+    layout = get_visible_or_404(request.user, FormLayout.objects.prefetch_related("entries"), pk, CHANGE)
+    return _layout_page(request, layout)
+
+
+@login_required
+@require_POST
+def layout_delete(request, pk):
+    require_admin(request.user)
+    layout = get_visible_or_404(request.user, FormLayout.objects.all(), pk, DELETE)
+    layout.delete()
+    messages.success(request, f"Deleted the form layout for {layout.industry}. Its custom fields are kept.")
+    return redirect("contact_settings:layouts")
+
+
+@login_required
+@require_POST
+def layout_preset(request):
+    scope = require_admin(request.user)
+    preset = request.POST.get("preset", "")
+    try:
+        layout, created = apply_preset(scope.organization_id, preset)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("contact_settings:layouts")
+    messages.success(request, f"{'Added' if created else 'Updated'} the {layout.industry} form layout.")
+    return redirect("contact_settings:layouts")
+
+
+# -- assignment rules
+
+@login_required
+def rule_list(request):
+    require_admin(request.user)
+    rules = list(AssignmentRule.objects.visible_to(request.user).select_related("team", "owner")
+                 .order_by("position", "id"))
+    return render(request, "contacts/settings/rules.html", {"rules": rules})
+
+
+def _rule_page(request, rule):
+    form = AssignmentRuleForm(request.POST or None, instance=rule, user=request.user)
+    if request.method == "POST" and form.is_valid() and form.save() is not None:
+        messages.success(request, f"Saved the assignment rule “{rule.name}”.")
+        return redirect("contact_settings:rules")
+    return render(request, "contacts/settings/rule_form.html", {"form": form, "rule": rule},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_create(request):
+    scope = require_admin(request.user)
+    return _rule_page(request, AssignmentRule(organization_id=scope.organization_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, pk):
+    require_admin(request.user)
+    return _rule_page(request, get_visible_or_404(request.user, AssignmentRule.objects.all(), pk, CHANGE))
+
+
+@login_required
+@require_POST
+def rule_delete(request, pk):
+    require_admin(request.user)
+    rule = get_visible_or_404(request.user, AssignmentRule.objects.all(), pk, DELETE)
+    rule.delete()
+    messages.success(request, f"Deleted the assignment rule “{rule.name}”.")
+    return redirect("contact_settings:rules")
+
+
+@login_required
+@require_POST
+def rule_move(request, pk, direction):
+    require_admin(request.user)
+    rule = get_visible_or_404(request.user, AssignmentRule.objects.all(), pk, CHANGE)
+    move_rule(rule, -1 if direction == "up" else 1)
+    return redirect("contact_settings:rules")
+
+
+@login_required
+@require_POST
+def rule_toggle(request, pk):
+    require_admin(request.user)
+    rule = get_visible_or_404(request.user, AssignmentRule.objects.all(), pk, CHANGE)
+    try:
+        save_rule(rule=rule, data={"is_active": not rule.is_active})
+    except ValidationError as exc:
+        messages.error(request, f"Could not change “{rule.name}”: {' '.join(exc.messages)} Edit the rule to fix it.")
+        return redirect("contact_settings:rules")
+    messages.success(request, f"{'Activated' if rule.is_active else 'Paused'} “{rule.name}”.")
+    return redirect("contact_settings:rules")
