@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -94,14 +93,9 @@ INLINE_LABELS = {"size_band": "Employees", "annual_revenue": "Annual revenue", "
 @require_http_methods(["GET", "POST"])
 def company_inline(request, pk, field):
     """One field of the company, shown or edited in place (crm.pages.inline_edit)."""
-    if field not in INLINE_FIELDS:
-        raise Http404("No such field.")
-    editing = request.method == "POST" or request.GET.get("edit")
-    company = get_visible_or_404(request.user, Company.objects.select_related("owner"), pk,
-                                 "change" if editing else "view")
-    return inline_edit(request, company, field, form_class=CompanyForm, url_name="companies:inline",
-                       detail_url_name="companies:detail", labels=INLINE_LABELS,
-                       oob_template="companies/_inline_oob.html")
+    return inline_edit(request, Company.objects.select_related("owner"), pk, field, fields=INLINE_FIELDS,
+                       form_class=CompanyForm, url_name="companies:inline", detail_url_name="companies:detail",
+                       labels=INLINE_LABELS, oob_template="companies/_inline_oob.html")
 
 
 @login_required

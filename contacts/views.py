@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -221,14 +220,9 @@ INLINE_LABELS = {"lifecycle_stage": "Stage", "score": "Lead score"}
 @require_http_methods(["GET", "POST"])
 def contact_inline(request, pk, field):
     """One field of the contact, shown or edited in place (crm.pages.inline_edit)."""
-    if field not in INLINE_FIELDS:
-        raise Http404("No such field.")
-    editing = request.method == "POST" or request.GET.get("edit")
-    contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team"), pk,
-                                 CHANGE if editing else "view")
-    return inline_edit(request, contact, field, form_class=ContactForm, url_name="contacts:inline",
-                       detail_url_name="contacts:detail", labels=INLINE_LABELS,
-                       oob_template="contacts/_inline_oob.html")
+    return inline_edit(request, Contact.objects.select_related("owner", "team"), pk, field, fields=INLINE_FIELDS,
+                       form_class=ContactForm, url_name="contacts:inline", detail_url_name="contacts:detail",
+                       labels=INLINE_LABELS, oob_template="contacts/_inline_oob.html")
 
 
 # -- tags (htmx)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from contacts.filters import ContactFilter
 from contacts.models import Contact
 from contacts.search import MAX_QUERY_LENGTH, autocomplete, full_text, labelled_facets
-from crm.pages import bad_request
+from crm.pages import bad_request, filter_label
 
 SUGGESTIONS = 8
 
@@ -50,8 +50,7 @@ def search_page(request):
     filterset = ContactFilter({k: v for k, v in request.GET.lists() if k != "q"}, request=request,
                               queryset=Contact.objects.visible_to(request.user))
     if not filterset.is_valid():
-        fields = filterset.form.fields
-        problems = "; ".join(f"{fields[name].label if name in fields else name}: {' '.join(errors)}"
+        problems = "; ".join(f"{filter_label(filterset.form, name)}: {' '.join(errors)}"
                              for name, errors in filterset.errors.items())
         return bad_request(request, problems, title="Some filters don't make sense")
     result = full_text(request.user, q, queryset=filterset.qs) if q else None

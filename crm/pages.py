@@ -59,6 +59,13 @@ def form_page(request, form, *, template: str, context: dict, detail: str, succe
     return render(request, template, {"form": form, **context}, status=400 if form.errors else 200)
 
 
+def filter_label(form, name: str) -> str:
+    """How a filter is named in an error: its label, else its parameter made readable."""
+    field = form.fields.get(name)
+    label = getattr(field, "label", None)
+    return str(label) if label else name.replace("_", " ").capitalize()
+
+
 def wants_partial(request) -> bool:
     """An htmx request that swaps part of the page (not a boosted navigation or a
     history restore, which need the whole page)."""
@@ -109,8 +116,7 @@ class KeysetListView(LoginRequiredMixin, View):
         if filterset is not None:
             if not filterset.is_valid():
                 # Show the list without the filters that do not make sense, and say which.
-                fields = filterset.form.fields
-                filter_errors = [(str(fields[name].label or name) if name in fields else name, list(errors))
+                filter_errors = [(filter_label(filterset.form, name), list(errors))
                                  for name, errors in filterset.errors.items()]
             queryset = filterset.qs
         queryset = self.filter_queryset(queryset)
@@ -193,13 +199,19 @@ def inline_context(obj, field: str, *, url_name: str, labels: dict | None = None
             "inline_url": reverse(url_name, args=[obj.pk, field])}
 
 
-def inline_edit(request, obj, field: str, *, form_class, url_name: str, detail_url_name: str,
+def inline_edit(request, queryset, pk, field: str, *, fields, form_class, url_name: str, detail_url_name: str,
                 labels: dict | None = None, oob_template: str = ""):
-    """The view of an editable field: GET shows the value (with ?edit=1, a one-field form of
-    `form_class`, built with only=[field]); POST saves through the form (so through the
-    services) and shows the value again, or the form with the error. Without htmx the
-    page is reloaded instead. `oob_template` renders extra out-of-band swaps after a save
-    (e.g. the page title when the name changed)."""
+    """The view of an editable field (one of `fields`) of the row `pk` of `queryset`: GET
+    shows the value (with ?edit=1, a one-field form of `form_class`, built with only=[field]);
+    POST saves through the form (so through the services) and shows the value again, or the
+    form with the error. Without htmx the page is reloaded instead. `oob_template` renders
+    extra out-of-band swaps after a save (e.g. the page title when the name changed).
+    Rows outside the user's view are 404; editing needs the change right (else 403)."""
+    if field not in fields:
+        raise Http404("No such field.")
+    editing = request.method == "POST" or request.GET.get("edit")
+    obj = get_visible_or_404(request.user, queryset, pk, CHANGE if editing else VIEW)
+
     def form_for(data=None):
         form = form_class(data, instance=obj, user=request.user, only=[field], prefix=f"inline-{field}")
         form.fields[field].widget.attrs["autofocus"] = True
