@@ -1,6 +1,6 @@
 """`make bench`: benchmarks in a throwaway database `<name>_bench` on the same server.
 
-    python -m bench [--contacts 1000000] [--orgs 10] [--keep] [--reuse] [--requests 200]
+    python -m bench [--contacts 1000000] [--orgs 10] [--keep] [--reuse] [--requests 200] [--only TEXT]
 
 Migrates it, runs `seed_demo` (wall time, contacts/s, database size), then the latency
 benchmarks of bench/latency.py (p50/p95 per case, server-side). The database is dropped
@@ -52,6 +52,8 @@ def main(argv=None):
     parser.add_argument("--reuse", action="store_true",
                         help="reuse a kept benchmark database (migrate it, skip the data generator)")
     parser.add_argument("--requests", type=int, default=200, help="requests per latency case")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the latency cases whose name contains this text (repeatable)")
     args = parser.parse_args(argv)
 
     s = _settings_dict()
@@ -67,7 +69,8 @@ def main(argv=None):
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         if not reuse:
             seed(manage, env, args, s, bench_db)
-        subprocess.run([sys.executable, "-m", "bench.latency", "--requests", str(args.requests)],
+        only = [arg for text in args.only for arg in ("--only", text)]
+        subprocess.run([sys.executable, "-m", "bench.latency", "--requests", str(args.requests), *only],
                        env=env, check=True, cwd=ROOT)
     finally:
         if not args.keep:

@@ -34,6 +34,8 @@ def measure(fn, n):
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the cases whose name contains this text (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     sys.path.insert(0, str(ROOT))
@@ -54,6 +56,8 @@ def main(argv=None):
     import itertools
 
     for name, fn, target in itertools.chain(cases(), list_cases(), segment_cases()):
+        if args.only and not any(text in name for text in args.only):
+            continue
         p50, p95 = measure(fn, args.requests)
         flag = "" if target is None or p95 < target else "  OVER TARGET"
         print(f"{name:<58} {p50:8.2f} {p95:8.2f} {target if target else '':>8}{flag}", flush=True)
