@@ -77,7 +77,11 @@ class ContactListView(KeysetListView):
         form = context["filter"].form
         active = [name for name in form.fields if name not in {"q", "tags_mode", "view"}
                   and any(v not in ("", "unknown") for v in self.request.GET.getlist(name))]
+        ordering = context["ordering"].lstrip("-")
         return {
+            # Per-page constants, so each of the rows renders less.
+            "detail_prefix": reverse("contacts:list"),
+            "date_column": ordering if ordering in {"updated", "last_activity", "score"} else "created",
             "custom_filter_fields": [form[name] for name in form.fields if name.startswith("cf_")],
             "active_filters": active,
             "q": self.request.GET.get("q", ""),
