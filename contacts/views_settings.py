@@ -17,7 +17,7 @@ from contacts.forms import AssignmentRuleForm, FormLayoutForm
 from contacts.models import AssignmentRule, FormLayout, FormLayoutField
 from contacts.services import PRESETS, apply_preset, move_rule, save_rule
 from crm.models import CustomFieldDefinition
-from crm.pages import get_visible_or_404
+from crm.pages import form_page, get_visible_or_404
 from crm.permissions import CHANGE, DELETE, Scope
 
 
@@ -47,11 +47,8 @@ def layout_list(request):
 def _layout_page(request, layout):
     definitions = CustomFieldDefinition.objects.visible_to(request.user).filter(model="contact")
     form = FormLayoutForm(request.POST or None, layout=layout, definitions=definitions)
-    if request.method == "POST" and form.is_valid() and form.save() is not None:
-        messages.success(request, f"Saved the form layout for {layout.industry}.")
-        return redirect("contact_settings:layouts")
-    return render(request, "contacts/settings/layout_form.html", {"form": form, "layout": layout},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="contacts/settings/layout_form.html", context={"layout": layout},
+                     success="Saved the form layout for {obj.industry}.", done_url="contact_settings:layouts")
 
 
 @login_required
@@ -105,11 +102,8 @@ def rule_list(request):
 
 def _rule_page(request, rule):
     form = AssignmentRuleForm(request.POST or None, instance=rule, user=request.user)
-    if request.method == "POST" and form.is_valid() and form.save() is not None:
-        messages.success(request, f"Saved the assignment rule “{rule.name}”.")
-        return redirect("contact_settings:rules")
-    return render(request, "contacts/settings/rule_form.html", {"form": form, "rule": rule},
-                  status=400 if form.errors else 200)
+    return form_page(request, form, template="contacts/settings/rule_form.html", context={"rule": rule},
+                     success="Saved the assignment rule “{obj.name}”.", done_url="contact_settings:rules")
 
 
 @login_required

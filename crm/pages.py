@@ -47,15 +47,16 @@ def bad_request(request, message: str, *, title: str = "We couldn't show that pa
     return render(request, "400.html", {"message": message, "title": title}, status=400)
 
 
-def form_page(request, form, *, template: str, context: dict, detail: str, success: str):
+def form_page(request, form, *, template: str, context: dict, success: str, detail: str = "",
+              done_url: str = ""):
     """Create/edit pages: GET shows the form; a valid POST saves through the form (which
-    calls the services), flashes `success` ("Added {obj}.") and goes to the `detail` URL;
-    invalid input is shown again with 400."""
+    calls the services), flashes `success` ("Added {obj}.") and goes to the `detail` URL of
+    the saved row (or to the `done_url` URL name); invalid input is shown again with 400."""
     if request.method == "POST" and form.is_valid():
         obj = form.save()
         if obj is not None:
             messages.success(request, success.format(obj=obj))
-            return redirect(detail, pk=obj.pk)
+            return redirect(done_url) if done_url else redirect(detail, pk=obj.pk)
     return render(request, template, {"form": form, **context}, status=400 if form.errors else 200)
 
 
