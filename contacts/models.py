@@ -195,8 +195,10 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         indexes = [
             # Keyset pagination, newest first, per organization.
             models.Index(fields=["organization", "-created_at", "-id"], name="contact_org_created_idx"),
-            models.Index(fields=["organization", "owner"], name="contact_org_owner_idx"),
-            models.Index(fields=["organization", "team"], name="contact_org_team_idx"),
+            # Owner and team lead the visibility of reps, managers and viewers: newest first
+            # straight from the index for their lists (also serve owner/team equality).
+            models.Index(fields=["organization", "owner", "-created_at", "-id"], name="contact_org_owner_created_idx"),
+            models.Index(fields=["organization", "team", "-created_at", "-id"], name="contact_org_team_created_idx"),
             models.Index(fields=["organization", "lifecycle_stage"], name="contact_org_stage_idx"),
             models.Index(fields=["organization", "source"], name="contact_org_source_idx"),
             models.Index(fields=["organization", "-updated_at", "-id"], name="contact_org_updated_idx"),

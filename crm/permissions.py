@@ -8,14 +8,17 @@ the organization filter and that Q in one SQL WHERE clause.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 VIEW = "view"
 CHANGE = "change"
 DELETE = "delete"
 ACTIONS = (VIEW, CHANGE, DELETE)
+# Object permissions (django-guardian) that share a contact with a user, per action.
+SHARED_CODENAMES = {VIEW: ("view_contact", "change_contact"), CHANGE: ("change_contact",),
+                    DELETE: ("delete_contact",)}
 
 
 class Role:
@@ -37,6 +40,18 @@ class Scope:
     organization_id: int
     role: str
     team_ids: tuple[int, ...]
+    # Contact ids shared with the user through object permissions, per set of codenames
+    # (looked up once per request: see contact_visibility_q).
+    _shared: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def shared_contact_ids(self, codenames: tuple[str, ...]) -> list[int]:
+        if codenames not in self._shared:
+            from contacts.models import ContactUserObjectPermission
+
+            self._shared[codenames] = list(ContactUserObjectPermission.objects.filter(
+                user_id=self.user_id, permission__codename__in=codenames,
+            ).values_list("content_object_id", flat=True).distinct())
+        return self._shared[codenames]
 
     @property
     def is_admin(self) -> bool:
@@ -56,11 +71,26 @@ class Scope:
             return cached
         from crm.models import Membership
 
-        membership = Membership.objects.filter(user_id=user.pk).only("organization_id", "role", "team_id").first()
+        from django.contrib.postgres.expressions import ArraySubquery
+        from django.db.models import OuterRef
+
+        from contacts.models import ContactUserObjectPermission
+
+        def grants(codenames):
+            return ArraySubquery(ContactUserObjectPermission.objects.filter(
+                user_id=OuterRef("user_id"), permission__codename__in=codenames,
+            ).values("content_object_id").distinct())
+
+        # One query: the membership, and the contacts shared with the user per action.
+        membership = (Membership.objects.filter(user_id=user.pk).only("organization_id", "role", "team_id")
+                      .annotate(**{f"shared_{action}": grants(codenames)
+                                   for action, codenames in SHARED_CODENAMES.items()}).first())
         scope = None
         if membership is not None:
             teams = (membership.team_id,) if membership.team_id else ()
             scope = cls(user.pk, membership.organization_id, membership.role, teams)
+            for action, codenames in SHARED_CODENAMES.items():
+                scope._shared[codenames] = getattr(membership, f"shared_{action}")
         user._kith_scope = scope
         return scope
 
@@ -87,8 +117,6 @@ def contact_visibility_q(scope: Scope, action: str, path: str = "") -> Q | None:
     - rep: contacts they own plus contacts shared with them (guardian grants)
     - viewer: their team's contacts plus shared ones, read-only
     """
-    from contacts.models import ContactUserObjectPermission
-
     p = path
     # Rows hanging off a contact in the trash are hidden with it.
     alive = Q(**{f"{p}deleted_at__isnull": True}) if p else Q()
@@ -97,20 +125,11 @@ def contact_visibility_q(scope: Scope, action: str, path: str = "") -> Q | None:
     if action != VIEW and not scope.can_write:
         return None
 
-    def shared(codenames):
-        grants = ContactUserObjectPermission.objects.filter(
-            content_object_id=OuterRef(f"{p}pk" if p else "pk"),
-            user_id=scope.user_id,
-            permission__codename__in=codenames,
-        )
-        return Q(Exists(grants))
-
-    if action == VIEW:
-        shared_q = shared(["view_contact", "change_contact"])
-    elif action == CHANGE:
-        shared_q = shared(["change_contact"])
-    else:
-        shared_q = shared(["delete_contact"])
+    # Contacts shared with the user (guardian grants), as a list of ids fetched once: an
+    # OR with a list keeps "owner = me" an index condition (an OR with a subquery would
+    # turn the rep's whole list into a filtered scan of the organization).
+    shared_ids = scope.shared_contact_ids(SHARED_CODENAMES[action])
+    shared_q = Q(**{f"{p}pk__in" if p else "pk__in": shared_ids}) if shared_ids else Q(pk__in=[])
 
     own = Q(**{f"{p}owner_id": scope.user_id})
     team = Q(**{f"{p}team_id__in": scope.team_ids}) if scope.team_ids else Q(pk__in=[])
