@@ -242,7 +242,8 @@ def saved_views_context(request, filterset) -> dict:
         "extra_columns": [(c, labels[c]) for c in columns if c not in DEFAULT_LIST_COLUMNS and c in labels],
         "can_delete_view": view is not None and scope is not None and (
             scope.is_admin or (view.user_id == scope.user_id and scope.can_write)),
-        "save_view_form": SavedViewForm(request=request, initial={"query": params.urlencode()})
+        "save_view": {"query": params.urlencode(), "column_choices": LIST_COLUMNS,
+                      "sharing_choices": [c for c in Sharing.choices if c[0] != Sharing.TEAM or scope.team_ids]}
         if scope and scope.can_write else None,
         "current_segment": cleaned.get("segment"),
     }

@@ -122,7 +122,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "crm.urls"
 # Form widgets render through the template engine, so templates/django/forms/ can
 # override the widget templates (options inline: see templates/django/forms/widgets/).
-FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+FORM_RENDERER = "crm.form_renderer.KithFormRenderer"
 WSGI_APPLICATION = "crm.wsgi.application"
 
 TEMPLATES = [
