@@ -195,6 +195,27 @@ class SoftDeleteAdminMixin:
         org_id = organization_id_for(request)
         return qs if org_id is None else qs.filter(organization_id=org_id)
 
+    # Django's own delete (the change page's Delete button) moves the row to the trash too,
+    # so nothing that hangs off it (activities, links) is lost; "delete selected" is replaced
+    # by "Move selected to the trash".
+    def delete_model(self, request, obj):
+        if obj.deleted_at is None:
+            type(self).trash_service(obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.filter(deleted_at__isnull=True):
+            type(self).trash_service(obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing cascades: the confirmation lists just the rows going to the trash.
+        objs = list(objs)
+        return [str(obj) for obj in objs], {self.model._meta.verbose_name_plural: len(objs)}, set(), []
+
     def _each(self, request, queryset, service, verb):
         done, failed = 0, []
         for obj in queryset:

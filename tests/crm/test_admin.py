@@ -231,3 +231,18 @@ def test_admin_trash_and_restore_actions(client, data, model):
     assert trash.status_code == 200 and len(trash.context["cl"].result_list) == 2
     client.post(url, {"action": "restore", "_selected_action": ours}, follow=True)
     assert not model.all_objects.filter(deleted_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("model", [Contact, Company])
+def test_admin_delete_moves_to_the_trash(client, data, model):
+    """The change page's Delete keeps the row (and what hangs off it) in the trash."""
+    client.force_login(data.admin)
+    obj = model.objects.filter(organization=data.org).first()
+    activities = Activity.objects.filter(**{model._meta.model_name: obj}).count()
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_delete", args=[obj.pk])
+    response = client.post(url, {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert model.all_objects.get(pk=obj.pk).deleted_at is not None
+    assert Activity.objects.filter(**{model._meta.model_name: obj}).count() == activities
+    changelist = client.get(reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"))
+    assert "delete_selected" not in changelist.content.decode()
