@@ -40,13 +40,7 @@ def delete_company(company: Company) -> None:
 @transaction.atomic
 def restore_company(company: Company) -> None:
     """Bring a company back from the trash (fails naming `domain` when a live company took it)."""
-    from django.core.exceptions import ValidationError
-
     from contacts.models import refresh_company_names
 
-    try:
-        company.restore()
-    except ValidationError:
-        company.deleted_at = Company.all_objects.filter(pk=company.pk).values_list("deleted_at", flat=True).get()
-        raise
+    company.restore()
     refresh_company_names(company_id=company.pk)

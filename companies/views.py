@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,6 +19,7 @@ from crm.custom_fields import definitions_for
 from crm.forms import display_custom_value
 from crm.pages import (
     KeysetListView, TrashView, form_page, get_visible_or_404, inline_context, inline_edit, require_writer,
+    restore_page,
 )
 from crm.pagination import SortKey
 
@@ -136,14 +136,8 @@ def company_delete(request, pk):
 @login_required
 @require_POST
 def company_restore(request, pk):
-    company = get_visible_or_404(request.user, Company.all_objects.filter(deleted_at__isnull=False), pk, "delete")
-    try:
-        restore_company(company)
-    except ValidationError as exc:
-        messages.error(request, f"Could not restore {company}: {' '.join(exc.messages)}")
-        return redirect("companies:trash")
-    messages.success(request, f"Restored {company}.")
-    return redirect("companies:detail", pk=company.pk)
+    return restore_page(request, Company.all_objects.all(), pk, action="delete", service=restore_company,
+                        trash_url="companies:trash", detail_url="companies:detail")
 
 
 class CompanyTrashView(TrashView):

@@ -55,11 +55,7 @@ def soft_delete_contact(contact: Contact) -> None:
 @transaction.atomic
 def restore_contact(contact: Contact) -> None:
     """Bring a contact back from the trash; fails (naming `email`) when a live contact took its email."""
-    try:
-        contact.restore()
-    except ValidationError as exc:
-        contact.deleted_at = Contact.all_objects.filter(pk=contact.pk).values_list("deleted_at", flat=True).get()
-        raise exc
+    contact.restore()
     bump_tag_usage(Tag.objects.filter(contacttag__contact=contact), +1)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +26,7 @@ from crm.forms import display_custom_value
 from crm.models import Tag
 from crm.pages import (
     KeysetListView, TrashView, form_page, get_visible_or_404, inline_context, inline_edit, require_writer,
-    wants_partial,
+    restore_page, wants_partial,
 )
 from crm.pagination import SortKey
 from crm.permissions import CHANGE, DELETE, Scope
@@ -205,14 +204,8 @@ def contact_delete(request, pk):
 @login_required
 @require_POST
 def contact_restore(request, pk):
-    contact = get_visible_or_404(request.user, Contact.all_objects.filter(deleted_at__isnull=False), pk, CHANGE)
-    try:
-        restore_contact(contact)
-    except ValidationError as exc:
-        messages.error(request, f"Could not restore {contact}: {' '.join(exc.messages)}")
-        return redirect("contacts:trash")
-    messages.success(request, f"Restored {contact}.")
-    return redirect("contacts:detail", pk=contact.pk)
+    return restore_page(request, Contact.all_objects.all(), pk, action=CHANGE, service=restore_contact,
+                        trash_url="contacts:trash", detail_url="contacts:detail")
 
 
 # -- inline editing (htmx)

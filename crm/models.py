@@ -175,10 +175,15 @@ class SoftDeleteMixin:
         self.save(update_fields=["deleted_at", "updated_at"])
 
     def restore(self):
-        """Back from the trash; a unique value a live row took meanwhile fails on its field."""
-        self.deleted_at = None
-        self.full_clean(validate_unique=False, exclude=["custom_fields"])
-        self.validate_constraints()
+        """Back from the trash; a unique value a live row took meanwhile fails on its field
+        (ValidationError), and the row stays in the trash."""
+        deleted_at, self.deleted_at = self.deleted_at, None
+        try:
+            self.full_clean(validate_unique=False, exclude=["custom_fields"])
+            self.validate_constraints()
+        except ValidationError:
+            self.deleted_at = deleted_at
+            raise
         self.save(update_fields=["deleted_at", "updated_at"])
 
 

@@ -160,6 +160,20 @@ class KeysetListView(LoginRequiredMixin, View):
         return choices
 
 
+def restore_page(request, queryset, pk, *, action: str, service, trash_url: str, detail_url: str):
+    """POST of a Restore button: the row `pk` of the trash (`queryset`) comes back through
+    `service` and the page goes to it; when a live row took one of its unique values, the
+    message names it and the trash is shown again."""
+    obj = get_visible_or_404(request.user, queryset.filter(deleted_at__isnull=False), pk, action)
+    try:
+        service(obj)
+    except ValidationError as exc:
+        messages.error(request, f"Could not restore {obj}: {' '.join(exc.messages)}")
+        return redirect(trash_url)
+    messages.success(request, f"Restored {obj}.")
+    return redirect(detail_url, pk=obj.pk)
+
+
 class TrashView(KeysetListView):
     """The trash of a soft-deleted model, most recently deleted first, with a Restore
     button per row. Subclasses give `namespace`, `get_queryset` (rows in the trash the

@@ -20,12 +20,12 @@ from contacts.filters import (
 from contacts.models import AssignmentRule, Contact, ContactCompany, ContactRelationship, FormLayout
 from contacts.services import apply_preset, restore_contact, soft_delete_contact
 from crm.api.history import HistoryMixin
-from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, sorts
+from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, TrashMixin, sorts
 from crm.models import Job, JobItem
-from crm.permissions import CHANGE, DELETE, Scope
+from crm.permissions import CHANGE, Scope
 
 
-class ContactViewSet(HistoryMixin, OrgViewSet):
+class ContactViewSet(HistoryMixin, TrashMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
     queryset = Contact.objects.all()
@@ -34,6 +34,8 @@ class ContactViewSet(HistoryMixin, OrgViewSet):
     # The pages' sorts: each backed by an index, names in the "C" collation of theirs.
     orderings = {value: contact_sort_key(value) for key in CONTACT_ORDERINGS for value in (f"-{key}", key)}
     default_ordering = "-created"
+    trash_service = soft_delete_contact
+    restore_service = restore_contact
 
     def get_sort(self):
         # ?view=<id> without ?ordering= sorts as the saved view does.
@@ -42,22 +44,6 @@ class ContactViewSet(HistoryMixin, OrgViewSet):
             if view is not None and view.ordering in self.orderings:
                 return view.ordering, self.orderings[view.ordering]
         return super().get_sort()
-
-    def rows(self):
-        # Restoring reaches into the trash, which the default manager hides.
-        return Contact.all_objects.all() if self.action == "restore" else Contact.objects.all()
-
-    def perform_destroy(self, instance):
-        soft_delete_contact(instance)
-
-    @extend_schema(request=None, responses=ContactSerializer)
-    @action(detail=True, methods=["post"], permission_action=DELETE)
-    def restore(self, request, pk=None):
-        """Bring a contact back from the trash (fails naming `email` when a live contact took its email)."""
-        contact = self.get_object()
-        if contact.deleted_at is not None:
-            restore_contact(contact)
-        return Response(self.get_serializer(contact).data)
 
     @extend_schema(request=ContactLinkSerializer, responses={201: ContactLinkSerializer})
     @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=ContactLinkSerializer)

@@ -15,6 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -184,6 +185,32 @@ class OrgReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
 class OrgViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, OrgReadOnlyViewSet):
     def perform_destroy(self, instance):
         instance.delete()
+
+
+class TrashMixin:
+    """For viewsets of models with a trash (crm.models.SoftDeleteMixin): DELETE moves the row
+    there through `trash_service`; POST …/restore/ brings it back through `restore_service`."""
+
+    trash_service = None
+    restore_service = None
+
+    def rows(self):
+        # Restoring reaches into the trash, which the default manager hides.
+        model = self.queryset.model
+        return model.all_objects.all() if self.action == "restore" else model.objects.all()
+
+    def perform_destroy(self, instance):
+        type(self).trash_service(instance)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], permission_action=DELETE)
+    def restore(self, request, pk=None):
+        """Bring a row back from the trash. Fails naming the field when a live row took one of
+        its unique values meanwhile (a contact's `email`, a company's `domain`)."""
+        obj = self.get_object()
+        if obj.deleted_at is not None:
+            type(self).restore_service(obj)
+        return Response(self.get_serializer(obj).data)
 
 
 def sorts(**fields: str) -> dict[str, SortKey]:
