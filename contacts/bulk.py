@@ -475,14 +475,16 @@ def _apply_tags(adding: bool):
     return apply
 
 
-def _trash(contacts) -> str:
-    """Move live contacts to the trash; returns the timestamp stored (ISO)."""
+def _trash(job, contacts, items) -> None:
+    """Move live contacts to the trash and record each row."""
     now = timezone.now()
     ids = [c.pk for c in contacts]
     if ids:
         _adjust_usage(_tag_counts(ids), -1)
         Contact.all_objects.filter(pk__in=ids).update(deleted_at=now, updated_at=now)
-    return now.isoformat()
+    for contact in contacts:
+        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
+                                  before={"deleted_at": None}, after={"deleted_at": now.isoformat()})
 
 
 def _restorable(contacts, items, job) -> list[Contact]:
@@ -524,10 +526,7 @@ def _apply_delete(job, todo, params, items):
             items[contact.pk] = _item(job, contact.pk, Outcome.UNCHANGED)
         else:
             live.append(contact)
-    stamp = _trash(live)
-    for contact in live:
-        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
-                                  before={"deleted_at": None}, after={"deleted_at": stamp})
+    _trash(job, live, items)
 
 
 def _apply_restore(job, todo, params, items):
@@ -688,10 +687,7 @@ def _undo_restore(job, todo, items):
             items[contact.pk] = _conflict(job, contact, "deleted_at")
         else:
             live.append(contact)
-    stamp = _trash(live)
-    for contact in live:
-        items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
-                                  before={"deleted_at": None}, after={"deleted_at": stamp})
+    _trash(job, live, items)
 
 
 UNDO_APPLY = {
