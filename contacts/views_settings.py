@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,15 +17,8 @@ from contacts.forms import AssignmentRuleForm, FormLayoutForm
 from contacts.models import AssignmentRule, FormLayout, FormLayoutField
 from contacts.services import PRESETS, apply_preset, move_rule, save_rule
 from crm.models import CustomFieldDefinition
-from crm.pages import form_page, get_visible_or_404
-from crm.permissions import CHANGE, DELETE, Scope
-
-
-def require_admin(user) -> Scope:
-    scope = Scope.of(user)
-    if scope is None or not scope.is_admin:
-        raise PermissionDenied("Only organization admins manage settings.")
-    return scope
+from crm.pages import form_page, get_visible_or_404, require_admin
+from crm.permissions import CHANGE, DELETE
 
 
 # -- form layouts

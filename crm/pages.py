@@ -43,6 +43,14 @@ def require_writer(user) -> Scope:
     return scope
 
 
+def require_admin(user) -> Scope:
+    """Settings pages are for org admins only (others get 403)."""
+    scope = Scope.of(user)
+    if scope is None or not scope.is_admin:
+        raise PermissionDenied("Only organization admins manage settings.")
+    return scope
+
+
 def bad_request(request, message: str, *, title: str = "We couldn't show that page"):
     return render(request, "400.html", {"message": message, "title": title}, status=400)
 

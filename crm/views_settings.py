@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -19,26 +18,8 @@ from crm import services
 from crm.api.members import member_counts
 from crm.forms_settings import DeactivateForm, InviteForm, MemberForm, TeamForm, add_service_errors
 from crm.models import Membership, Team
-from crm.permissions import CHANGE, Scope
-
-
-def require_admin(user) -> Scope:
-    scope = Scope.of(user)
-    if scope is None or not scope.is_admin:
-        raise PermissionDenied("Only organization admins manage members and teams.")
-    return scope
-
-
-def _get(user, queryset, pk):
-    """A row of the admin's organization, else 404 (same answer for "not yours")."""
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Http404 from None
-    obj = queryset.visible_to(user, CHANGE).filter(pk=pk).first()
-    if obj is None:
-        raise Http404("No such member or team.")
-    return obj
+from crm.pages import get_visible_or_404, require_admin
+from crm.permissions import CHANGE
 
 
 def members_with_counts(organization_id):
@@ -88,7 +69,7 @@ def members(request):
 def member_edit(request, pk):
     """Role, team and name of one member; the deactivate/reactivate forms."""
     require_admin(request.user)
-    membership = _get(request.user, Membership.objects.select_related("user", "team"), pk)
+    membership = get_visible_or_404(request.user, Membership.objects.select_related("user", "team"), pk, CHANGE)
     form = MemberForm(request.POST or None, membership=membership)
     if request.method == "POST" and form.is_valid():
         try:
@@ -115,7 +96,7 @@ def _member_page(request, membership, *, form=None, deactivate_form=None, status
 @require_POST
 def member_deactivate(request, pk):
     require_admin(request.user)
-    membership = _get(request.user, Membership.objects.select_related("user", "team"), pk)
+    membership = get_visible_or_404(request.user, Membership.objects.select_related("user", "team"), pk, CHANGE)
     form = DeactivateForm(request.POST, membership=membership, prefix="deactivate")
     if form.is_valid():
         try:
@@ -139,7 +120,7 @@ def member_deactivate(request, pk):
 @require_POST
 def member_reactivate(request, pk):
     require_admin(request.user)
-    membership = _get(request.user, Membership.objects.select_related("user"), pk)
+    membership = get_visible_or_404(request.user, Membership.objects.select_related("user"), pk, CHANGE)
     services.reactivate_member(membership, actor=request.user)
     messages.success(request, f"Reactivated {membership.user.get_full_name()}: they can sign in again.")
     return redirect("settings_members")
@@ -149,7 +130,7 @@ def member_reactivate(request, pk):
 @require_POST
 def member_resend_invite(request, pk):
     require_admin(request.user)
-    membership = _get(request.user, Membership.objects.select_related("user", "organization"), pk)
+    membership = get_visible_or_404(request.user, Membership.objects.select_related("user", "organization"), pk, CHANGE)
     user = membership.user
     if user.has_usable_password() or not user.is_active:
         messages.error(request, f"{user.email} has already chosen a password or is deactivated: nothing to send.")
@@ -190,7 +171,7 @@ def teams(request):
 @require_http_methods(["GET", "POST"])
 def team_edit(request, pk):
     require_admin(request.user)
-    team = _get(request.user, Team.objects.all(), pk)
+    team = get_visible_or_404(request.user, Team.objects.all(), pk, CHANGE)
     form = TeamForm(request.POST or None, instance=team, prefix="team")
     if request.method == "POST" and form.is_valid():
         try:
@@ -212,7 +193,7 @@ def team_edit(request, pk):
 @require_POST
 def team_delete(request, pk):
     require_admin(request.user)
-    team = _get(request.user, Team.objects.all(), pk)
+    team = get_visible_or_404(request.user, Team.objects.all(), pk, CHANGE)
     try:
         released = services.delete_team(team, actor=request.user)
     except ValidationError as exc:
