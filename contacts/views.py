@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.models import Activity
 from contacts.bulk_views import bar_context
-from contacts.filters import CONTACT_ORDERINGS, ContactFilter, saved_view_for, validate_ordering
+from contacts.filters import CONTACT_ORDERINGS, ContactFilter, contact_sort_key, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
 from contacts.models import (
     Channel, ConsentEvent, Contact, ContactRelationship, NotificationTopic, contact_custom_definitions,
@@ -28,17 +28,10 @@ from crm.pages import (
     KeysetListView, TrashView, form_page, get_visible_or_404, inline_context, inline_edit, require_writer,
     restore_page, wants_partial,
 )
-from crm.pagination import SortKey
 from crm.permissions import CHANGE, DELETE, Scope
 
 TIMELINE_LENGTH = 50
 HISTORY_LENGTH = 30
-
-
-def _sort_key(ordering: str) -> SortKey:
-    key, descending = validate_ordering(ordering)
-    # Names sort in "C" collation: that is the order of the search-name index.
-    return SortKey(CONTACT_ORDERINGS[key][0], descending, collation="C" if key == "name" else None)
 
 
 def _tags_prefetch():
@@ -50,7 +43,7 @@ class ContactListView(KeysetListView):
     results_template_name = "contacts/_results.html"
     namespace = "contacts"
     default_ordering = "-created"
-    orderings = {name: _sort_key(name) for key in CONTACT_ORDERINGS for name in (f"-{key}", key)}
+    orderings = {name: contact_sort_key(name) for key in CONTACT_ORDERINGS for name in (f"-{key}", key)}
     ordering_labels = {
         "-created": "Newest first", "created": "Oldest first", "-updated": "Recently updated",
         "-last_activity": "Recent activity", "name": "Name A–Z", "-name": "Name Z–A",
