@@ -194,6 +194,13 @@ def clean_filters(user, action: str, filters) -> dict[str, list[str]]:
     return data
 
 
+def clean_selection(user, action: str, *, ids=None, filters=None) -> dict:
+    """{"ids": [...]} or {"filters": {...}}: exactly one of them, checked (bulk actions, exports)."""
+    if (ids is None) == (filters is None):
+        raise ValidationError({"ids": ["Give either ids or filters (the contact list's query parameters)."]})
+    return {"ids": clean_ids(ids)} if ids is not None else {"filters": clean_filters(user, action, filters)}
+
+
 def _filterset(user, action, data: dict[str, list[str]]):
     from contacts.filters import ContactFilter
 
@@ -222,14 +229,10 @@ def start(user, *, action: str, params=None, ids=None, filters=None, send_option
         cleaned = clean_params(user, action, params)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if (ids is None) == (filters is None):
-        errors["ids"] = ["Give either ids or filters (the contact list's query parameters)."]
-    else:
-        try:
-            selection = {"ids": clean_ids(ids)} if ids is not None else {
-                "filters": clean_filters(user, action, filters)}
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
+    try:
+        selection = clean_selection(user, action, ids=ids, filters=filters)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
     if "ids" in selection:
@@ -284,13 +287,7 @@ def _release_undone(job: Job) -> None:
 
 
 def _launch(job: Job, size: int, send_options) -> Job:
-    if size <= INLINE_LIMIT:
-        run(job.pk)
-        job.refresh_from_db()
-    else:
-        with transaction.atomic():
-            jobs.enqueue(job, **(send_options or {}))
-    return job
+    return jobs.launch(job, inline=size <= INLINE_LIMIT, run=run, send_options=send_options)
 
 
 def run(job_id: int) -> Job | None:
@@ -376,7 +373,7 @@ def _save_items(job: Job, items: list[JobItem]) -> None:
     job.succeeded += len(items) - errors
 
 
-def _adjust_usage(counts: Counter, sign: int) -> None:
+def adjust_tag_usage(counts: Counter, sign: int) -> None:
     """Keep Tag.usage_count (live contacts carrying the tag) right: one UPDATE per distinct change."""
     by_delta: dict[int, list[int]] = {}
     for tag_id, n in counts.items():
@@ -471,7 +468,7 @@ def _apply_tags(adding: bool):
             ContactTag.objects.bulk_create(new_links)
         if removed:
             ContactTag.objects.filter(contact_id__in=removed, tag_id__in=wanted).delete()
-        _adjust_usage(counts, 1 if adding else -1)
+        adjust_tag_usage(counts, 1 if adding else -1)
     return apply
 
 
@@ -480,7 +477,7 @@ def _trash(job, contacts, items) -> None:
     now = timezone.now()
     ids = [c.pk for c in contacts]
     if ids:
-        _adjust_usage(_tag_counts(ids), -1)
+        adjust_tag_usage(_tag_counts(ids), -1)
         Contact.all_objects.filter(pk__in=ids).update(deleted_at=now, updated_at=now)
     for contact in contacts:
         items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
@@ -513,7 +510,7 @@ def _untrash(job, contacts, items) -> None:
     ids = [c.pk for c in ok]
     if ids:
         Contact.all_objects.filter(pk__in=ids).update(deleted_at=None, updated_at=timezone.now())
-        _adjust_usage(_tag_counts(ids), 1)
+        adjust_tag_usage(_tag_counts(ids), 1)
     for contact in ok:
         items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="deleted_at",
                                   before={"deleted_at": contact.deleted_at.isoformat()}, after={"deleted_at": None})
@@ -666,7 +663,7 @@ def _undo_tags(added: bool):
         if links:
             ContactTag.objects.bulk_create(links)
         # Contacts of an undo are live (changeable), so their tags count.
-        _adjust_usage(counts, -1 if added else 1)
+        adjust_tag_usage(counts, -1 if added else 1)
     return undo
 
 

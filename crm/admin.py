@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
-from crm.admin_base import NotFoundOutsideScopeMixin, OrgAdmin, organization_id_for
+from crm.admin_base import NotFoundOutsideScopeMixin, OrgAdmin, ReadOnlyAdminMixin, organization_id_for
 from crm.models import CustomFieldDefinition, Job, JobItem, Membership, Organization, Tag, Team, User
 from crm.resources import resource_for
 
@@ -110,16 +110,6 @@ class CustomFieldDefinitionAdmin(OrgAdmin):
     list_select_related = ["organization"]
     list_filter = ["model", "field_type", "required"]
     search_fields = ["label", "key"]
-
-
-class ReadOnlyAdminMixin:
-    """Records kept by the system (jobs and their rows): staff look, nobody edits them here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Job)

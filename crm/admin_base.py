@@ -235,3 +235,13 @@ class SoftDeleteAdminMixin:
     @admin.action(description="Restore selected from the trash", permissions=["change"])
     def restore(self, request, queryset):
         self._each(request, queryset.filter(deleted_at__isnull=False), type(self).restore_service, "Restored")
+
+
+class ReadOnlyAdminMixin:
+    """Records kept by the system (jobs and their rows): staff look, nobody edits them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

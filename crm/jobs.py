@@ -33,6 +33,17 @@ def enqueue(job: Job, **send_options) -> None:
     transaction.on_commit(lambda: app.send_task(job.task, args=[job.pk], **send_options))
 
 
+def launch(job: Job, *, inline: bool, run: Callable[[int], object], send_options=None) -> Job:
+    """Run a job here (`inline`: small ones, in the request) or queue it for its Celery task."""
+    if inline:
+        run(job.pk)
+        job.refresh_from_db()
+    else:
+        with transaction.atomic():
+            enqueue(job, **(send_options or {}))
+    return job
+
+
 def run_job(job_id: int, step: Step) -> Job | None:
     """Run (or resume) a job to its end: one transaction per step. Jobs that are not queued
     or running (finished, cancelled) are left alone. An unexpected error marks the job failed

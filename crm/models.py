@@ -371,11 +371,9 @@ class Job(OrgModel):
     @classmethod
     def visibility_q(cls, scope, action):
         """An operation is seen by the person who ran it and by org admins."""
-        if scope.is_admin:
-            return Q()
-        if action != "view" and not scope.can_write:
-            return None
-        return Q(actor_id=scope.user_id)
+        from crm.permissions import own_or_admin_q
+
+        return own_or_admin_q(scope, action, "actor")
 
     @property
     def is_active(self) -> bool:

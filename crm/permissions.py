@@ -140,3 +140,13 @@ def contact_visibility_q(scope: Scope, action: str, path: str = "") -> Q | None:
         return alive & (own | shared_q)
     # viewer (only reaches here for VIEW)
     return alive & (team | shared_q)
+
+
+def own_or_admin_q(scope: Scope, action: str, owner_field: str) -> Q | None:
+    """Records a member made for themselves (jobs, imports): seen by them and by org admins;
+    changed by them unless their role is read-only."""
+    if scope.is_admin:
+        return Q()
+    if action != VIEW and not scope.can_write:
+        return None
+    return Q(**{f"{owner_field}_id": scope.user_id})
