@@ -1,11 +1,12 @@
 from django.contrib import admin
 
 from contacts.models import (
-    AssignmentRule, ConsentEvent, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
-    FormLayout, FormLayoutField, NameWord, SavedView, Segment,
+    AssignmentRule, ConsentEvent, Contact, ContactCompany, ContactImport, ContactRelationship, ContactTag,
+    ContactUserLink, FormLayout, FormLayoutField, ImportMapping, ImportRow, NameWord, SavedView, Segment,
 )
+from contacts.resources import ContactResource
 from contacts.services import restore_contact, soft_delete_contact
-from crm.admin_base import DeletedFilter, OrgAdmin, SoftDeleteAdminMixin
+from crm.admin_base import DeletedFilter, OrgAdmin, ReadOnlyAdminMixin, SoftDeleteAdminMixin
 from crm.resources import resource_for
 
 
@@ -27,7 +28,7 @@ class ContactCompanyInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(SoftDeleteAdminMixin, OrgAdmin):
-    resource_classes = [resource_for(Contact, exclude=["embedding", "tags", "companies", "display_name"])]
+    resource_classes = [ContactResource]
     list_display = ["display_name", "email", "phone", "lifecycle_stage", "owner", "team", "created_at", "deleted_at"]
     list_select_related = ["owner", "team", "organization"]
     list_filter = [DeletedFilter, "lifecycle_stage", "source", "team", "sms_consent", "email_consent"]
@@ -169,3 +170,37 @@ class AssignmentRuleAdmin(OrgAdmin):
     list_filter = ["is_active", "owner_strategy", "source", "team"]
     search_fields = ["name", "industry", "region"]
     autocomplete_fields = ["team", "owner"]
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Imports are made through the import pages, the API or the contact admin's Import button;
+    here back-office staff look them up (counts, stage, who, when)."""
+
+    list_display = ["file_name", "stage", "format", "created_by", "created_at"]
+    list_select_related = ["created_by", "organization"]
+    list_filter = ["stage", "format"]
+    search_fields = ["file_name"]
+    readonly_fields = ["file", "file_name", "file_size", "format", "encoding", "delimiter", "headers", "mapping",
+                       "options", "stage", "error", "preview", "counts", "created_by", "preview_job", "run_job",
+                       "revert_job", "created_at", "updated_at"]
+    exclude = ["sample", "created_companies", "created_tags"]
+
+
+@admin.register(ImportRow)
+class ImportRowAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """What each row of an import did (its outcome, message, values before and after)."""
+
+    list_display = ["contact_import", "line", "outcome", "contact_id", "message", "organization"]
+    list_select_related = ["contact_import", "organization"]
+    list_filter = ["outcome"]
+    search_fields = ["=contact_import__id", "=contact_id", "=line"]
+    raw_id_fields = ["contact_import"]
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(OrgAdmin):
+    list_display = ["name", "created_by", "created_at"]
+    list_select_related = ["created_by", "organization"]
+    search_fields = ["name"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]

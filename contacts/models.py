@@ -21,7 +21,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from companies.models import Address, validate_timezone
 from crm.custom_fields import clean_custom_fields
 from crm.models import OrgModel, SoftDeleteMixin, Tag
-from crm.permissions import contact_visibility_q
+from crm.permissions import contact_visibility_q, own_or_admin_q
 from crm.search import digits, fold
 from crm.querysets import LiveManager, SoftDeleteQuerySet
 
@@ -85,6 +85,15 @@ def build_display_name(first: str, middle: str = "", last: str = "") -> str:
     return " ".join(part.strip() for part in (first, middle, last) if part and part.strip())
 
 
+def derived_values(first: str, middle: str, last: str, phone: str, mobile: str) -> dict[str, str]:
+    """The columns a contact derives from its names and phones (Contact.derive_fields, and the
+    import's COPY and UPDATE, which write rows without model instances)."""
+    display = build_display_name(first, middle, last)
+    return {"display_name": display, "search_name": fold(display),
+            "search_name_rev": fold(build_display_name(last, first, middle)),
+            "phone_digits": " ".join(d for d in (digits(phone), digits(mobile)) if d)}
+
+
 # Derived columns are not part of the audit trail (they follow the fields they come from).
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
                       "search_vector", "last_activity_at", "last_contacted_at"]
@@ -117,6 +126,8 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
     twitter = models.CharField("Twitter / X", max_length=100, blank=True)
     skype = models.CharField(max_length=100, blank=True)
     telegram = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField("external ID", max_length=100, blank=True,
+                                   help_text="The contact's id in another system (imports match on it).")
 
     source = models.CharField(max_length=32, choices=Source.choices, blank=True)
     source_detail = models.CharField(max_length=255, blank=True)
@@ -176,7 +187,7 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
 
     objects = LiveManager()
     all_objects = SoftDeleteQuerySet.as_manager()
-    constraint_error_fields = {"duplicate_email": "email"}
+    constraint_error_fields = {"duplicate_email": "email", "duplicate_external_id": "external_id"}
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -186,6 +197,11 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
                 fields=["organization", "email"], condition=Q(deleted_at__isnull=True) & ~Q(email=""),
                 name="contact_email_unique_per_org", violation_error_code="duplicate_email",
                 violation_error_message="A contact with this email already exists in your organization.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "external_id"], condition=Q(deleted_at__isnull=True) & ~Q(external_id=""),
+                name="contact_external_id_unique_per_org", violation_error_code="duplicate_external_id",
+                violation_error_message="A contact with this external ID already exists in your organization.",
             ),
             models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="contact_score_0_100"),
             # Stored normalized, so the unique index above is case-insensitive in effect
@@ -272,10 +288,9 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
 
     def derive_fields(self):
         self.email = normalize_email(self.email)
-        self.display_name = build_display_name(self.first_name, self.middle_name, self.last_name)
-        self.search_name = fold(self.display_name)
-        self.search_name_rev = fold(build_display_name(self.last_name, self.first_name, self.middle_name))
-        self.phone_digits = " ".join(d for d in (digits(str(self.phone or "")), digits(str(self.mobile or ""))) if d)
+        for name, value in derived_values(self.first_name, self.middle_name, self.last_name, str(self.phone or ""),
+                                          str(self.mobile or "")).items():
+            setattr(self, name, value)
 
     def save(self, *args, **kwargs):
         self.derive_fields()
@@ -922,3 +937,141 @@ class AssignmentRule(OrgModel):
                 and (not self.country or (contact.country or "").strip().upper() == self.country)
                 and (not self.region or same(contact.region, self.region))
                 and (not self.source or contact.source == self.source))
+
+
+# -- imports (contacts/imports.py) -----------------------------------------------------------
+
+def import_upload_path(instance, filename: str) -> str:
+    return f"imports/{instance.organization_id}/{timezone.now():%Y/%m}/{filename}"
+
+
+class ImportOptions(models.TextChoices):
+    """How matched rows are treated (ContactImport.options["mode"])."""
+
+    CREATE_ONLY = "create_only", "Create new contacts only (skip rows that match one)"
+    UPDATE = "update", "Create new contacts and update the ones that match"
+    UPDATE_EMPTY = "update_empty", "Create new contacts and fill only the empty fields of the ones that match"
+
+
+class ContactImport(OrgModel):
+    """One uploaded file on its way into the organization's contacts: the stored file, what
+    was read of it (format, encoding, headers, first rows), the mapping and options the user
+    confirmed, and the jobs that preview it, import it and revert it. The rows' outcomes
+    are in ImportRow; progress is the jobs' (crm.models.Job)."""
+
+    class Stage(models.TextChoices):
+        UPLOADED = "uploaded", "Waiting for the mapping"
+        PREVIEWING = "previewing", "Checking the file"
+        PREVIEWED = "previewed", "Ready to import"
+        IMPORTING = "importing", "Importing"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        REVERTING = "reverting", "Being reverted"
+        REVERTED = "reverted", "Reverted"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="contact_imports", editable=False)
+    file = models.FileField(upload_to=import_upload_path, max_length=300)
+    file_name = models.CharField(max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    format = models.CharField(max_length=8, blank=True)
+    encoding = models.CharField(max_length=32, blank=True)
+    delimiter = models.CharField(max_length=2, blank=True)
+    headers = models.JSONField(default=list, blank=True)
+    sample = models.JSONField(default=list, blank=True, help_text="The first rows as read, for the mapping form.")
+    # One target per column (contacts.columns keys, "custom:<key>", or null: not imported).
+    mapping = models.JSONField(default=list, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.UPLOADED)
+    error = models.TextField(blank=True, help_text="Why the file cannot be imported.")
+    preview = models.JSONField(default=dict, blank=True, help_text="Counts and first rows of the dry run.")
+    preview_job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run_job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revert_job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows per outcome of the import.")
+    # Rows the import created besides contacts, removed again by a revert.
+    created_companies = ArrayField(models.BigIntegerField(), default=list, blank=True, editable=False)
+    created_tags = ArrayField(models.BigIntegerField(), default=list, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at", "-id"], name="contact_import_org_idx")]
+
+    def __str__(self):
+        return self.file_name
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """Like jobs: the person who uploaded the file and org admins."""
+        return own_or_admin_q(scope, action, "created_by")
+
+
+class ImportRow(models.Model):
+    """What one row of an import did: created or updated a contact (with the values before and
+    after, for the revert), changed nothing, was skipped, invalid or a duplicate of an earlier
+    row (with the row's original cells, for the error file)."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        MERGED = "merged", "Merged with an earlier row"
+        UNCHANGED = "unchanged", "Unchanged"
+        SKIPPED = "skipped", "Skipped"
+        INVALID = "invalid", "Invalid"
+        DUPLICATE = "duplicate", "Duplicate in the file"
+
+    ERRORS = (Outcome.INVALID, Outcome.DUPLICATE)
+
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, db_index=False)
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rows", db_index=False)
+    line = models.PositiveIntegerField(help_text="The row's number in the file (the header is row 1).")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    contact_id = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(null=True, blank=True, help_text="The row's cells, for rows in the error file.")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["contact_import", "line"]
+        constraints = [models.UniqueConstraint(fields=["contact_import", "line"], name="import_row_unique_line")]
+        # The error file reads the failed rows in order; the revert walks the unique (import, line) index.
+        indexes = [models.Index(fields=["contact_import", "line"], name="import_row_error_idx",
+                                condition=Q(outcome__in=["invalid", "duplicate"]))]
+
+    def __str__(self):
+        return f"row {self.line}: {self.outcome}"
+
+
+class ImportMapping(OrgModel):
+    """A mapping saved for next time: normalized header -> target, with the options."""
+
+    constraint_error_fields = {"duplicate_name": "name"}
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    name = models.CharField(max_length=120)
+    columns = models.JSONField(default=dict, help_text='{"normalized header": "target"}')
+    options = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint("organization", Lower("name"), name="import_mapping_name_unique",
+                                    violation_error_code="duplicate_name",
+                                    violation_error_message="A saved mapping with this name already exists."),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """Every member may use the organization's saved mappings; writers save them, and
+        change or delete their own (admins: any)."""
+        if action == "view":
+            return Q()
+        if not scope.can_write:
+            return None
+        return Q() if scope.is_admin else Q(created_by_id=scope.user_id)

@@ -10,3 +10,29 @@ def run_bulk_operation(job_id: int) -> str | None:
 
     job = bulk.run(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def run_import_job(job_id: int) -> str | None:
+    """Run or resume the preview, import or revert of a contact import (contacts.imports)."""
+    from contacts import imports
+
+    job = imports.run(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def run_export(job_id: int) -> str | None:
+    """Run or resume an export of contacts from its checkpoint (contacts.exports)."""
+    from contacts import exports
+
+    job = exports.run(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def purge_expired_exports() -> list[int]:
+    """Beat: delete the files of exports whose download link has expired."""
+    from contacts import exports
+
+    return exports.purge_expired()

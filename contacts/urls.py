@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts import bulk_views, segment_views, views
+from contacts import bulk_views, export_views, import_views, segment_views, views
 from crm.views_history import revert_contact_change
 
 app_name = "contacts"
@@ -15,6 +15,18 @@ urlpatterns = [
     path("bulk/<int:pk>/", bulk_views.bulk_detail, name="bulk_detail"),
     path("bulk/<int:pk>/undo/", bulk_views.bulk_undo, name="bulk_undo"),
     path("bulk/<int:pk>/cancel/", bulk_views.bulk_cancel, name="bulk_cancel"),
+    path("imports/", import_views.import_list, name="import_list"),
+    path("imports/new/", import_views.import_upload, name="import_upload"),
+    path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/run/", import_views.import_run, name="import_run"),
+    path("imports/<int:pk>/cancel/", import_views.import_cancel, name="import_cancel"),
+    path("imports/<int:pk>/revert/", import_views.import_revert, name="import_revert"),
+    path("imports/<int:pk>/errors.csv", import_views.import_errors, name="import_errors"),
+    path("export/", export_views.export_form, name="export"),
+    path("exports/<int:pk>/", export_views.export_detail, name="export_detail"),
+    path("exports/<int:pk>/download/<str:token>/", export_views.export_download, name="export_download"),
+    path("exports/<int:pk>/cancel/", export_views.export_cancel, name="export_cancel"),
+    path("<int:pk>/vcard/", export_views.contact_vcard, name="vcard"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
     path("<int:pk>/edit/custom-fields/", views.contact_custom_fields, name="custom_fields"),

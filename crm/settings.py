@@ -256,10 +256,21 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recount-tag-usage": {"task": "crm.tasks.recount_all_tag_usage", "schedule": 3600.0},
     "requeue-stale-jobs": {"task": "crm.tasks.requeue_stale_jobs", "schedule": 60.0},
+    "purge-expired-exports": {"task": "contacts.tasks.purge_expired_exports", "schedule": 3600.0},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
 KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)
+# Admin exports (django-import-export) neutralize cells that spreadsheets would run as formulas.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Contact imports: the largest file accepted (enough for 1,048,576 rows of 20 columns).
+KITH_IMPORT_MAX_BYTES = env_int("KITH_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# Uploads past this size are streamed to a temporary file, not held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Export download links (and the files behind them) expire this long after the export finished.
+KITH_EXPORT_TTL_SECONDS = env_int("KITH_EXPORT_TTL_SECONDS", 86400)
+# Contacts per export step (one transaction, one part file, one heartbeat).
+KITH_EXPORT_CHUNK_SIZE = env_int("KITH_EXPORT_CHUNK_SIZE", 5000)
 
 # Twilio platform defaults (an organization may override them).
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")

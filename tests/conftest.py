@@ -65,9 +65,16 @@ def make_world() -> World:
     )
 
 
+@pytest.fixture(scope="session")
+def _media_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, _media_root):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Uploaded and generated files (imports, exports) stay out of var/media.
+    settings.MEDIA_ROOT = str(_media_root)
     # Pages render without a collectstatic manifest in tests.
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
@@ -120,8 +127,11 @@ def broker(tmp_path):
 @pytest.fixture
 def worker(broker, tmp_path):
     queue = f"kith-test-{uuid.uuid4().hex[:8]}"
+    from django.conf import settings
+
     env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker["url"],
-           "CELERY_TASK_DEFAULT_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "crm.settings"}
+           "CELERY_TASK_DEFAULT_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "crm.settings",
+           "MEDIA_ROOT": str(settings.MEDIA_ROOT)}  # the worker reads the files the test uploaded
     if broker["url"] == "filesystem://":
         # The worker reads the same folders through settings' default filesystem broker.
         env.pop("CELERY_BROKER_URL")

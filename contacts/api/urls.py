@@ -17,3 +17,12 @@ router.register("saved-views", SavedViewViewSet, basename="saved-view")
 router.register("bulk-operations", BulkOperationViewSet, basename="bulk-operation")
 router.register("form-layouts", FormLayoutViewSet, basename="form-layout")
 router.register("assignment-rules", AssignmentRuleViewSet, basename="assignment-rule")
+
+from contacts.api.imports import ContactImportViewSet, ImportMappingViewSet  # noqa: E402
+
+router.register("imports", ContactImportViewSet, basename="contact-import")
+router.register("import-mappings", ImportMappingViewSet, basename="import-mapping")
+
+from contacts.api.exports import ExportViewSet  # noqa: E402
+
+router.register("exports", ExportViewSet, basename="export")

@@ -7,6 +7,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from contacts import bulk
+from contacts.api.exports import VCardMixin
 from contacts.api.serializers import (
     AssignmentRuleSerializer, BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer,
     BulkRequestSerializer, ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer,
@@ -25,7 +26,7 @@ from crm.models import Job, JobItem
 from crm.permissions import CHANGE, Scope
 
 
-class ContactViewSet(HistoryMixin, TrashMixin, OrgViewSet):
+class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
     queryset = Contact.objects.all()

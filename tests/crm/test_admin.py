@@ -52,6 +52,16 @@ def populate(org, owner, marker, n=3):
     SavedView.objects.create(organization=org, name=f"{marker} view", user=owner)
     # A bulk operation: a job and its rows.
     bulk.start(owner, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[c.pk for c in contacts])
+    # An import with its rows and a saved mapping.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from contacts import imports
+
+    upload = SimpleUploadedFile(f"{marker}.csv", f"First Name,Email\n{marker} import,{marker.lower()}-i@example.com\n"
+                                .encode())
+    imp = imports.upload(owner, upload)
+    imp = imports.configure(imp, owner, mapping=imp.mapping, save_as=f"{marker} mapping")
+    imports.start_import(imp, owner)
     return contacts
 
 

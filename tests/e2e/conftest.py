@@ -7,10 +7,13 @@ with instructions, not a skip."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import PASSWORD
 
 
 def chromium_path() -> str | None:
@@ -61,3 +64,14 @@ def screenshots(tmp_path) -> Path:
     folder = Path(os.environ.get("KITH_SCREENSHOT_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def sign_in(page, email):
+    """Sign in through the login form and land on the home page."""
+    from playwright.sync_api import expect
+
+    page.goto("/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("Sign in|Log in", re.I)).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome back")

@@ -13,7 +13,7 @@ from companies.models import Company
 from contacts.models import Contact, ContactCompany
 from contacts.services import create_contact
 from crm.models import Tag
-from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -37,14 +37,6 @@ def team_book(world):
                                                  "team": world.team_b, "lifecycle_stage": "customer"})
     return {"people": people, "vip": Tag.objects.create(organization=world.org, name="VIP", colour="amber"),
             "renewal": Tag.objects.create(organization=world.org, name="Renewal 2027", colour="teal")}
-
-
-def sign_in(page, email):
-    page.goto("/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign in|Log in", re.I)).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome back")
 
 
 def test_sales_manager_day(page, world, team_book, screenshots):
@@ -93,7 +85,7 @@ def test_sales_manager_day(page, world, team_book, screenshots):
     page.locator("#bulk-action").select_option("add_tags")
     page.locator("#bulk-tags").select_option(label="Renewal 2027")
     page.screenshot(path=str(screenshots / "contacts-bulk-tag.png"))
-    page.locator("[data-bulk-apply]").click()
+    page.get_by_role("button", name="Apply", exact=True).click()
     expect(page.locator(".messages")).to_contain_text("done for 3 contacts")
     tagged = set(Contact.objects.filter(tags=team_book["renewal"]).values_list("first_name", flat=True))
     assert tagged == {"Jonathan", "Joanna", "Priya"}  # not Lars (lead), not Jonah (team B)
