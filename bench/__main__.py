@@ -1,10 +1,14 @@
 """`make bench`: benchmarks in a throwaway database `<name>_bench` on the same server.
 
     python -m bench [--contacts 1000000] [--orgs 10] [--keep] [--reuse] [--requests 200] [--only TEXT]
+                    [--import-rows 1000000] [--import-args "..."]
 
 Migrates it, runs `seed_demo` (wall time, contacts/s, database size), then the latency
-benchmarks of bench/latency.py (p50/p95 per case, server-side). The database is dropped
-afterwards unless --keep; --reuse skips the generator on a kept database.
+benchmarks of bench/latency.py (p50/p95 per case, server-side), the export throughput of
+bench/export.py and the import benchmark of bench/imports.py (a CSV of --import-rows rows into
+the largest organization, with its baselines). `--only export` / `--only import` run just that
+one (other --only texts select latency cases). The database is dropped afterwards unless
+--keep; --reuse skips the generator on a kept database.
 """
 
 from __future__ import annotations
@@ -53,8 +57,13 @@ def main(argv=None):
                         help="reuse a kept benchmark database (migrate it, skip the data generator)")
     parser.add_argument("--requests", type=int, default=200, help="requests per latency case")
     parser.add_argument("--only", action="append", default=[],
-                        help="run only the latency cases whose name contains this text (repeatable)")
+                        help="run only the latency cases whose name contains this text (repeatable); "
+                             "'export' and 'import' select those benchmarks")
+    parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows in the import benchmark's file")
+    parser.add_argument("--import-args", default="", help="more options for bench.imports, e.g. '--no-baselines'")
     args = parser.parse_args(argv)
+    latency_only = [text for text in args.only if text not in ("import", "export")]
+    run_latency = not args.only or bool(latency_only)
 
     s = _settings_dict()
     bench_db = f"{s['NAME']}_bench"
@@ -69,9 +78,17 @@ def main(argv=None):
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         if not reuse:
             seed(manage, env, args, s, bench_db)
-        only = [arg for text in args.only for arg in ("--only", text)]
-        subprocess.run([sys.executable, "-m", "bench.latency", "--requests", str(args.requests), *only],
-                       env=env, check=True, cwd=ROOT)
+        if run_latency:
+            only = [arg for text in latency_only for arg in ("--only", text)]
+            subprocess.run([sys.executable, "-m", "bench.latency", "--requests", str(args.requests), *only],
+                           env=env, check=True, cwd=ROOT)
+        if not args.only or "export" in args.only:
+            subprocess.run([sys.executable, "-m", "bench.export"], env=env, check=True, cwd=ROOT)
+        if not args.only or "import" in args.only:
+            import shlex
+
+            subprocess.run([sys.executable, "-m", "bench.imports", "--rows", str(args.import_rows),
+                            *shlex.split(args.import_args)], env=env, check=True, cwd=ROOT)
     finally:
         if not args.keep:
             _admin_sql(s, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
