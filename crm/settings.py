@@ -62,6 +62,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Salt of the keys that encrypt secrets at rest (encrypted_fields: Twilio auth tokens, sensitive
+# custom fields); the key itself comes from SECRET_KEY (and SECRET_KEY_FALLBACKS when rotating).
+SALT_KEY = env_list("KITH_ENCRYPTION_SALT", ["kith-field-encryption"])
 DEBUG = env_bool("DEBUG", False)
 KITH_PUBLIC_URL = os.environ.get("KITH_PUBLIC_URL", "").rstrip("/")
 PRODUCTION = bool(KITH_PUBLIC_URL) and not DEBUG

@@ -12,6 +12,7 @@ from contacts.models import (
     AssignmentRule, ConsentEvent, FormLayout, FormLayoutField, Contact, ContactCompany, ContactRelationship, ContactTag, ContactUserLink,
 )
 from crm.models import CustomFieldDefinition, Organization, Tag, Team, User
+from messaging.models import Message, MessagingSettings, SmsTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,8 @@ def populate(org, owner, marker, n=3):
         ContactUserLink.objects.create(organization=org, contact=contact, user=owner, role="account_manager")
         Activity.objects.create(organization=org, contact=contact, company=company, type="call", actor=owner,
                                 subject=f"{marker} call {i}")
+        Message.objects.create(organization=org, contact=contact, to_number=f"+1415555{i:04d}",
+                               body=f"{marker} text {i}", actor=owner)
         if contacts:
             ContactRelationship.objects.create(organization=org, from_contact=contact, to_contact=contacts[-1],
                                                type="colleague")
@@ -50,6 +53,8 @@ def populate(org, owner, marker, n=3):
     Segment.objects.create(organization=org, name=f"{marker} segment", created_by=owner,
                            criteria={"op": "and", "rules": [{"field": "score", "operator": "gte", "value": 1}]})
     SavedView.objects.create(organization=org, name=f"{marker} view", user=owner)
+    MessagingSettings.objects.update_or_create(organization=org, defaults={"help_text": f"{marker} help"})
+    SmsTemplate.objects.create(organization=org, name=f"{marker} template", body="Hi {{first_name}}")
     # A bulk operation: a job and its rows.
     bulk.start(owner, action="set_stage", params={"lifecycle_stage": "sql"}, ids=[c.pk for c in contacts])
     # An import with its rows and a saved mapping.
