@@ -17,9 +17,10 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from contacts import bulk, exports
+from contacts import exports
+from contacts.api.serializers import ContactSelectionSerializer
 from contacts.filters import BulkOperationFilter
-from crm.api.serializers import OrgSerializer, StrictInputMixin
+from crm.api.serializers import OrgSerializer
 from crm.api.views import IsOrganizationMember, OrgReadOnlyViewSet
 from crm.models import Job
 
@@ -44,23 +45,13 @@ class Gone(APIException):
     default_code = "expired"
 
 
-class ExportRequestSerializer(StrictInputMixin, serializers.Serializer):
-    """What to export: `ids`, or everything the contact list's `filters` match (segment and
-    saved view too: {"segment": 3} / {"view": 5}); in which format; with which columns."""
+class ExportRequestSerializer(ContactSelectionSerializer):
+    """What to export (`ids` or `filters`), in which format, with which columns."""
 
     format = serializers.ChoiceField(choices=[(k, v[0]) for k, v in exports.FORMATS.items()])
     columns = serializers.ListField(child=serializers.CharField(), required=False, help_text=(
         "Column keys of contacts.columns (first_name, email, company, tags …) or \"custom:<key>\" for a custom "
         "field, in the order wanted. Required for csv and xlsx; vcf ignores them."))
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                max_length=bulk.MAX_IDS, help_text="Contact ids (or give `filters`).")
-    filters = serializers.JSONField(required=False, help_text=(
-        "The contact list's query parameters, e.g. {\"lifecycle_stage\": [\"lead\"], \"segment\": 3}."))
-
-    def validate(self, attrs):
-        if ("ids" in attrs) == ("filters" in attrs):
-            raise serializers.ValidationError({"ids": ["Give either ids or filters."]})
-        return attrs
 
 
 class ExportSerializer(OrgSerializer):

@@ -210,14 +210,10 @@ class PhoneCheckResultSerializer(serializers.Serializer):
 
 # Bulk operations (contacts.bulk)
 
-class BulkRequestSerializer(StrictInputMixin, serializers.Serializer):
-    """One action on a list of contact ids, or on everything the contact list's filters match."""
+class ContactSelectionSerializer(StrictInputMixin, serializers.Serializer):
+    """Which contacts: `ids`, or everything the contact list's `filters` match (segment and saved
+    view too: {"segment": 3} / {"view": 5}). Bulk actions and exports take it."""
 
-    action = serializers.ChoiceField(choices=[(name, spec[0]) for name, spec in bulk.ACTIONS.items()])
-    params = serializers.JSONField(required=False, default=dict, help_text=(
-        "assign_owner: {owner: user id or null}; assign_team: {team: id or null}; add_tags / remove_tags: "
-        "{tags: [tag ids]}; set_stage: {lifecycle_stage}; set_custom_field: {key, value (null clears)}; "
-        "delete / restore: {}."))
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
                                 max_length=bulk.MAX_IDS, help_text="Contact ids (or give `filters`).")
     filters = serializers.JSONField(required=False, help_text=(
@@ -227,6 +223,16 @@ class BulkRequestSerializer(StrictInputMixin, serializers.Serializer):
         if ("ids" in attrs) == ("filters" in attrs):
             raise serializers.ValidationError({"ids": ["Give either ids or filters."]})
         return attrs
+
+
+class BulkRequestSerializer(ContactSelectionSerializer):
+    """One action on a list of contact ids, or on everything the contact list's filters match."""
+
+    action = serializers.ChoiceField(choices=[(name, spec[0]) for name, spec in bulk.ACTIONS.items()])
+    params = serializers.JSONField(required=False, default=dict, help_text=(
+        "assign_owner: {owner: user id or null}; assign_team: {team: id or null}; add_tags / remove_tags: "
+        "{tags: [tag ids]}; set_stage: {lifecycle_stage}; set_custom_field: {key, value (null clears)}; "
+        "delete / restore: {}."))
 
 
 class BulkResultRowSerializer(serializers.Serializer):
