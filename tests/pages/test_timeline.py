@@ -1,0 +1,215 @@
+"""The timeline on contact and company pages: chips, infinite scroll, quick-add forms,
+task done/undone, and who may see and write what."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from activities.models import Activity
+from contacts.models import Contact, ContactCompany
+from tests.pages.conftest import body
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def note(world, contact=None, company=None, subject="A note", **data):
+    return Activity.objects.create(organization=world.org, contact=contact, company=company, type="note",
+                                   subject=subject, **data)
+
+
+def test_contact_page_shows_chips_forms_and_entries(client, world, alices_contact):
+    note(world, alices_contact, subject="Talked about pricing")
+    client.force_login(world.alice)
+    page = body(client.get(f"/contacts/{alices_contact.pk}/"))
+    for text in ("Talked about pricing", "Contact created", 'class="chip-row"', ">Calls</a>", ">SMS</a>",
+                 ">Changes</a>", 'id="quick-add-note"', 'id="quick-add-call"', 'id="quick-add-meeting"',
+                 'id="quick-add-task"'):
+        assert text in page, text
+
+
+def test_type_chip_and_next_page(client, world, alices_contact):
+    for i in range(30):
+        note(world, alices_contact, subject=f"Note {i}", occurred_at=timezone.now() - datetime.timedelta(minutes=i))
+    Activity.objects.create(organization=world.org, contact=alices_contact, type="call", subject="The call")
+    client.force_login(world.alice)
+    url = f"/contacts/{alices_contact.pk}/timeline/"
+    calls = body(client.get(url, {"type": "calls"}, **HX))
+    assert "The call" in calls and "Note 1" not in calls and 'aria-current="true">Calls' in calls
+    first = body(client.get(url, **HX))
+    assert first.count('class="timeline-item') == 25 and "Contact created" in first  # 24 notes and the creation
+    cursor = first.split("cursor=")[1].split('"')[0].replace("&amp;", "&")
+    from urllib.parse import unquote
+    rest = body(client.get(url, {"type": "all", "cursor": unquote(cursor)}, **HX))
+    assert rest.count('class="timeline-item') == 30 + 1 + 1 - 25 and "Note 29" in rest
+    assert "Contact created" not in rest and "Note 0<" not in rest and "That's everything" in rest
+    assert client.get(url, {"type": "party"}, **HX).status_code == 400
+    assert client.get(url, {"cursor": "forged"}, **HX).status_code == 400
+
+
+def test_timeline_pages_keep_a_constant_query_count(client, world, alices_contact, django_assert_max_num_queries):
+    client.force_login(world.alice)
+    url = f"/contacts/{alices_contact.pk}/timeline/"
+    for count in (2, 80):
+        Activity.objects.bulk_create([Activity(organization=world.org, contact=alices_contact, type="task",
+                                               actor=world.alice, assigned_to=world.bob, subject=f"T{i}")
+                                      for i in range(count)])
+        with django_assert_max_num_queries(9):
+            client.get(url, **HX)
+
+
+@pytest.mark.parametrize("who", ["rita", "manager_b", "charlie", "other_rep"])
+def test_others_get_404_and_see_nothing(client, world, alices_contact, who):
+    note(world, alices_contact, subject="Secret talk")
+    client.force_login(getattr(world, who))
+    base = f"/contacts/{alices_contact.pk}/timeline/"
+    assert client.get(base, **HX).status_code == 404
+    assert client.post(f"{base}add/note/", {"note-body": "hi"}).status_code == 404
+    activity = Activity.objects.create(organization=world.org, contact=alices_contact, type="task", subject="T")
+    assert client.post(f"/activities/{activity.pk}/done/", {"done": "1"}).status_code == 404
+    assert not Activity.objects.filter(type="note", body="hi").exists()
+
+
+def test_company_timeline_hides_contacts_the_user_cannot_see(client, world, alices_contact, ritas_contact, company):
+    for contact in (alices_contact, ritas_contact):
+        ContactCompany.objects.create(organization=world.org, contact=contact, company=company)
+    note(world, alices_contact, subject="About Ann")
+    note(world, ritas_contact, subject="About Rob")
+    note(world, company=company, subject="About Initech")
+    client.force_login(world.rita)
+    page = body(client.get(f"/companies/{company.pk}/"))
+    assert "About Rob" in page and "About Initech" in page and "About Ann" not in page
+    client.force_login(world.charlie)
+    assert client.get(f"/companies/{company.pk}/timeline/", **HX).status_code == 404
+    assert client.post(f"/companies/{company.pk}/timeline/add/note/", {"note-body": "x"}).status_code == 404
+
+
+def test_viewer_sees_no_forms_and_cannot_write(client, world, alices_contact, company):
+    task = Activity.objects.create(organization=world.org, contact=alices_contact, type="task", subject="Call back",
+                                   status="planned")
+    client.force_login(world.viewer_a)
+    page = body(client.get(f"/contacts/{alices_contact.pk}/"))
+    assert "Call back" in page and "quick-add" not in page and "task-check" not in page
+    assert client.post(f"/contacts/{alices_contact.pk}/timeline/add/note/", {"note-body": "x"}).status_code == 403
+    assert client.post(f"/companies/{company.pk}/timeline/add/note/", {"note-body": "x"}).status_code == 403
+    assert client.post(f"/activities/{task.pk}/done/", {"done": "1"}).status_code == 403
+    assert "quick-add" not in body(client.get(f"/companies/{company.pk}/"))
+    assert not Activity.objects.filter(type="note").exists()
+    assert Activity.objects.get(pk=task.pk).completed_at is None
+
+
+# -- quick add
+
+def add(client, contact, kind, data, **extra):
+    return client.post(f"/contacts/{contact.pk}/timeline/add/{kind}/",
+                       {f"{kind}-{k}": v for k, v in data.items()}, **extra)
+
+
+def test_quick_add_note(client, world, alices_contact):
+    client.force_login(world.alice)
+    response = add(client, alices_contact, "note", {"body": "Likes golf"}, **HX)
+    assert response.status_code == 200 and "Likes golf" in body(response)
+    activity = Activity.objects.get(type="note")
+    assert activity.actor == world.alice and activity.contact == alices_contact
+    assert Contact.objects.get(pk=alices_contact.pk).last_activity_at == activity.occurred_at
+    # Without htmx: back to the page.
+    response = add(client, alices_contact, "note", {"body": "Second"})
+    assert response.status_code == 302 and response.url.endswith(f"/contacts/{alices_contact.pk}/#timeline")
+
+
+def test_quick_add_call(client, world, alices_contact):
+    client.force_login(world.alice)
+    response = add(client, alices_contact, "call", {"direction": "outbound", "outcome": "voicemail",
+                                                    "duration": "3", "body": "Left a message"}, **HX)
+    assert response.status_code == 200 and "Duration: 3 min" in body(response)
+    call = Activity.objects.get(type="call")
+    assert call.metadata == {"outcome": "voicemail", "duration_minutes": 3} and call.direction == "outbound"
+    assert Contact.objects.get(pk=alices_contact.pk).last_contacted_at == call.occurred_at
+
+
+def test_quick_add_meeting(client, world, alices_contact):
+    client.force_login(world.alice)
+    when = (timezone.localtime() + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    response = add(client, alices_contact, "meeting", {"subject": "Demo", "occurred_at": when, "location": "Café"},
+                   **HX)
+    assert response.status_code == 200 and "Place: Café" in body(response)
+    meeting = Activity.objects.get(subject="Demo")
+    assert meeting.type == "meeting_scheduled" and meeting.status == "planned"
+    assert meeting.metadata == {"location": "Café"}
+    # A planned meeting is not yet activity.
+    assert Contact.objects.get(pk=alices_contact.pk).last_activity_at is None
+
+
+def test_quick_add_task_for_a_colleague_notifies_them(client, world, alices_contact):
+    client.force_login(world.manager_a)
+    due = (timezone.localtime() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = add(client, alices_contact, "task", {"subject": "Send quote", "due_at": due,
+                                                    "assigned_to": world.alice.pk}, **HX)
+    assert response.status_code == 200, body(response)
+    task = Activity.objects.get(type="task")
+    assert task.assigned_to == world.alice and task.status == "planned" and task.completed_at is None
+    assert world.alice.notifications.get().kind == "task_assigned"
+    # Logged as done right away.
+    add(client, alices_contact, "task", {"subject": "Already done", "done": "on"}, **HX)
+    done = Activity.objects.get(subject="Already done")
+    assert done.status == "done" and done.completed_at is not None
+
+
+@pytest.mark.parametrize("kind,data,field,message", [
+    ("note", {"body": ""}, "body", "This field is required"),
+    ("call", {"direction": "outbound", "outcome": "ghosted"}, "outcome", "Select a valid choice"),
+    ("call", {"direction": "outbound", "outcome": "busy", "duration": "-4"}, "duration", "greater than or equal"),
+    ("call", {"direction": "outbound", "outcome": "busy", "occurred_at": "2999-01-01T10:00"}, "occurred_at",
+     "cannot be in the future"),
+    ("meeting", {"subject": "Demo", "occurred_at": "tomorrow-ish"}, "occurred_at", "Enter a valid date/time"),
+    ("meeting", {"subject": "", "occurred_at": "2030-01-01T10:00"}, "subject", "This field is required"),
+    ("task", {"subject": "Quote", "assigned_to": "rita"}, "assigned_to", "Select a valid choice"),
+    ("task", {"subject": "", "due_at": "2030-01-01T10:00"}, "subject", "This field is required"),
+])
+def test_quick_add_bad_input_names_the_field_and_stores_nothing(client, world, alices_contact, kind, data, field,
+                                                               message):
+    client.force_login(world.alice)
+    response = add(client, alices_contact, kind, data, **HX)
+    page = body(response)
+    assert response.status_code == 400 and message in page
+    assert f'id="id_{kind}-{field}"' in page and "has-error" in page
+    assert not Activity.objects.exists()
+
+
+def test_task_cannot_go_to_someone_who_cannot_see_the_contact(client, world, alices_contact):
+    client.force_login(world.manager_a)
+    for person in (world.rita, world.manager_b, world.viewer_a, world.charlie):
+        response = add(client, alices_contact, "task", {"subject": "Quote", "assigned_to": person.pk}, **HX)
+        assert response.status_code == 400 and "assigned_to" in body(response)
+    page = body(client.get(f"/contacts/{alices_contact.pk}/"))
+    assert "Alice Rep" in page and "Rita Rep" not in page
+    assert not Activity.objects.exists()
+
+
+def test_quick_add_without_htmx_shows_errors_on_a_page(client, world, alices_contact):
+    client.force_login(world.alice)
+    response = add(client, alices_contact, "note", {"body": ""})
+    assert response.status_code == 400 and "Nothing was added" in body(response)
+
+
+# -- tasks done / undone
+
+def test_task_done_and_undone(client, world, alices_contact):
+    task = Activity.objects.create(organization=world.org, contact=alices_contact, type="task", subject="Quote",
+                                   status="planned", assigned_to=world.alice)
+    client.force_login(world.alice)
+    response = client.post(f"/activities/{task.pk}/done/", {"done": "1", "show": "company"}, **HX)
+    assert response.status_code == 200 and "badge-done" in body(response) and "checked" in body(response)
+    task.refresh_from_db()
+    assert task.status == "done" and task.completed_at is not None
+    assert Contact.objects.get(pk=alices_contact.pk).last_activity_at == task.occurred_at
+    response = client.post(f"/activities/{task.pk}/done/", {"done": "0"}, **HX)
+    task.refresh_from_db()
+    assert task.status == "planned" and task.completed_at is None and "badge-planned" in body(response)
+    assert Contact.objects.get(pk=alices_contact.pk).last_activity_at is None
+    assert client.post(f"/activities/{task.pk}/done/", {"done": "maybe"}).status_code == 400
+    call = Activity.objects.create(organization=world.org, contact=alices_contact, type="call")
+    assert client.post(f"/activities/{call.pk}/done/", {"done": "1"}).status_code == 404
