@@ -29,17 +29,18 @@ def day_bounds(now, zone) -> tuple[datetime.datetime, datetime.datetime]:
 
 
 def task_groups(user, *, now=None, zone=None, limit: int = GROUP_LIMIT) -> dict:
-    """{"overdue": [...], "today": [...], "upcoming": [...]} (upcoming includes tasks without
-    a due date, last), each capped at `limit`; one query per group."""
+    """{"overdue": [...], "today": [...], "upcoming": [...]}: overdue is past its due time,
+    today is due later today (in `zone`), upcoming after today or without a due date (last);
+    each capped at `limit`; one query per group."""
     now = now or timezone.now()
     if zone is None:
         membership = getattr(user, "membership", None)
         zone = membership.zone() if membership is not None else timezone.get_default_timezone()
-    start, end = day_bounds(now, zone)
+    _, end = day_bounds(now, zone)
     rows = open_tasks(user)
     return {
-        "overdue": list(rows.filter(due_at__lt=start).order_by("due_at", "id")[:limit]),
-        "today": list(rows.filter(due_at__gte=start, due_at__lt=end).order_by("due_at", "id")[:limit]),
+        "overdue": list(rows.filter(due_at__lt=now).order_by("due_at", "id")[:limit]),
+        "today": list(rows.filter(due_at__gte=now, due_at__lt=end).order_by("due_at", "id")[:limit]),
         "upcoming": list(rows.exclude(due_at__lt=end).order_by(F("due_at").asc(nulls_last=True), "id")[:limit]),
         "zone": zone,
         "limit": limit,

@@ -21,7 +21,8 @@
 
   // Forms marked data-swap-errors show their 400 answer (the form with its errors) in place.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr.status === 400 && event.detail.elt.closest("[data-swap-errors]")) {
+    var source = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
+    if (event.detail.xhr.status === 400 && source && source.closest("[data-swap-errors]")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -43,8 +43,12 @@ def test_groups_in_the_members_time_zone(world, ann):
     alice = Membership.objects.get(user=world.alice).user
     groups = task_groups(alice, now=now)
     names = {key: [t.subject for t in groups[key]] for key in ("overdue", "today", "upcoming")}
-    assert names == {"overdue": ["Yesterday (Tokyo)"], "today": ["Earlier today (Tokyo)", "This evening (Tokyo)"],
+    assert names == {"overdue": ["Yesterday (Tokyo)", "Earlier today (Tokyo)"], "today": ["This evening (Tokyo)"],
                      "upcoming": ["Tomorrow (Tokyo)", "Someday"]}
+    # Reckoned in UTC, this evening in Tokyo (11:00 UTC on Mar 11) would be after "today" (Mar 10).
+    Membership.objects.filter(user=world.alice).update(timezone="UTC")
+    utc = task_groups(Membership.objects.get(user=world.alice).user, now=now)
+    assert [t.subject for t in utc["today"]] == [] and "This evening (Tokyo)" in [t.subject for t in utc["upcoming"]]
 
 
 def test_tasks_on_contacts_no_longer_visible_drop_out(world, ann):
