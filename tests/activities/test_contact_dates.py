@@ -83,3 +83,18 @@ def test_bad_input_changes_nothing(world, ann):
         log(world, ann, "task", at(3), assigned_to=world.rita)
     assert "assigned_to" in exc.value.message_dict
     assert dates(ann) == (at(2), at(2))
+
+
+def test_admin_edits_and_deletes_keep_the_dates(client, world, ann):
+    from crm.models import User
+
+    root = User.objects.create_superuser("root@kith.test", "x")
+    call = log(world, ann, "call", at(1))
+    note = log(world, ann, "note", at(3))
+    client.force_login(root)
+    response = client.post(f"/admin/activities/activity/{note.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert dates(ann) == (at(1), at(1))
+    client.post("/admin/activities/activity/", {"action": "delete_selected", "_selected_action": [call.pk],
+                                                "post": "yes"})
+    assert dates(ann) == (None, None)
