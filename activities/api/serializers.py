@@ -28,4 +28,4 @@ class ActivitySerializer(OrgSerializer):
         return log_activity(organization_id=self.scope.organization_id, data=validated_data, actor=self.user)
 
     def update(self, instance, validated_data):
-        return update_activity(activity=instance, data=validated_data)
+        return update_activity(activity=instance, data=validated_data, actor=self.user)

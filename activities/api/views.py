@@ -12,6 +12,7 @@ from activities import timeline
 from activities.api.serializers import ActivitySerializer
 from activities.filters import ActivityFilter
 from activities.models import Activity
+from activities.services import delete_activity
 from crm.api.history import HistoryActorSerializer
 from crm.api.views import OrgViewSet, check_query_params, sorts
 from crm.pages import get_visible_or_404
@@ -27,6 +28,9 @@ class ActivityViewSet(OrgViewSet):
     filterset_class = ActivityFilter
     orderings = sorts(occurred="occurred_at", created="created_at")
     default_ordering = "-occurred"
+
+    def perform_destroy(self, instance):
+        delete_activity(instance)  # the contact's dates fall back to the remaining activities
 
 
 class IsMember(BasePermission):
