@@ -123,3 +123,27 @@ class TaskForm(QuickAddForm):
 
 
 FORMS = {form.kind: form for form in (NoteForm, CallForm, MeetingForm, TaskForm)}
+
+
+class PreferencesForm(forms.Form):
+    """A member's own settings: time zone and the daily digest (activities.notifications.set_preferences)."""
+
+    timezone = forms.CharField(label="Time zone", max_length=64, required=False,
+                               help_text="An IANA name such as Europe/Berlin; empty for the site's.")
+    email_digest = forms.BooleanField(label="Email me a daily digest of due tasks and unread notifications",
+                                      required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def save(self):
+        from activities.notifications import set_preferences
+
+        try:
+            return set_preferences(user=self.user, timezone_name=self.cleaned_data["timezone"],
+                                   email_digest=self.cleaned_data["email_digest"])
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+            return None

@@ -131,3 +131,22 @@ def send_digests(now=None) -> int:
 
 def tasks_url() -> str:
     return reverse("activities:my_tasks")
+
+
+@transaction.atomic
+def set_preferences(*, user, timezone_name: str, email_digest: bool):
+    """Save a member's time zone (for "today" on My tasks and in the digest) and digest
+    choice; raises ValidationError naming `timezone`."""
+    from django.core.exceptions import ValidationError
+
+    from crm.models import Membership
+
+    membership = Membership.objects.select_for_update().get(user=user)
+    membership.timezone = (timezone_name or "").strip()
+    membership.email_digest = bool(email_digest)
+    try:
+        membership.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationError({"timezone": exc.message_dict.get("timezone", exc.messages)}) from None
+    membership.save(update_fields=["timezone", "email_digest", "updated_at"])
+    return membership

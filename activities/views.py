@@ -10,10 +10,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_POST
+from django.contrib import messages
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from activities import timeline
-from activities.forms import FORMS
+from activities.forms import FORMS, PreferencesForm
 from activities.models import Activity, Notification
 from activities.notifications import mark_read, unread_count
 from activities.services import set_task_done
@@ -162,15 +163,29 @@ def my_tasks(request):
     })
 
 
-@login_required
-@require_GET
-def notification_list(request):
+def _membership(request):
+    from crm.models import Membership
+
     if Scope.of(request.user) is None:
         raise PermissionDenied("Your account does not belong to an organization.")
+    return Membership.objects.get(user=request.user)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_list(request):
+    """The member's notifications, newest first, and their own preferences (time zone,
+    daily digest): POST saves those (every role may, they are personal)."""
+    membership = _membership(request)
+    initial = {"timezone": membership.timezone, "email_digest": membership.email_digest}
+    form = PreferencesForm(request.POST or None, initial=initial, user=request.user)
+    if request.method == "POST" and form.is_valid() and form.save() is not None:
+        messages.success(request, "Saved your preferences.")
+        return redirect("activities:notifications")
     rows = list(Notification.objects.visible_to(request.user).order_by("-created_at", "-id")[:NOTIFICATIONS_SHOWN])
     return render(request, "activities/notifications.html", {
         "notifications": rows, "unread": sum(1 for n in rows if n.read_at is None),
-        "limit": NOTIFICATIONS_SHOWN})
+        "limit": NOTIFICATIONS_SHOWN, "preferences": form}, status=400 if form.errors else 200)
 
 
 @login_required

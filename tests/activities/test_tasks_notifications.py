@@ -194,3 +194,24 @@ def test_assignees_are_the_writers_who_can_see_the_contact(world, ann, rob):
         assert {u.pk for u in assignable_users(world.org.pk, contact)} == expected, contact
     assert world.bob.pk in {u.pk for u in assignable_users(world.org.pk, ann)}
     assert world.charlie.pk not in {u.pk for u in assignable_users(world.org.pk, None)}
+
+
+def test_preferences_time_zone_and_digest(client, world):
+    client.force_login(world.viewer_a)  # personal settings: every role
+    response = client.post("/notifications/", {"timezone": "Mars/Olympus", "email_digest": "on"})
+    assert response.status_code == 400 and "is not a time zone" in response.content.decode()
+    membership = Membership.objects.get(user=world.viewer_a)
+    assert membership.timezone == "" and membership.email_digest is False
+    response = client.post("/notifications/", {"timezone": "Europe/Berlin", "email_digest": "on"})
+    assert response.status_code == 302
+    membership.refresh_from_db()
+    assert membership.timezone == "Europe/Berlin" and membership.email_digest is True
+    assert "times in Europe/Berlin" in client.get("/tasks/").content.decode()
+
+
+def test_my_tasks_shows_times_in_the_members_zone(client, world, ann):
+    Membership.objects.filter(user=world.alice).update(timezone="Asia/Tokyo")
+    due = datetime.datetime(2031, 5, 6, 1, 30, tzinfo=datetime.timezone.utc)
+    task(world, ann, "Call Tokyo", due)
+    client.force_login(world.alice)
+    assert "May 6 · 10:30" in client.get("/tasks/").content.decode()
