@@ -153,3 +153,18 @@ def test_a_bulk_stage_change_shows_on_each_timeline(world, ann, rob):
         change = timeline.page(world.admin, contact, group="changes").entries[0].change
         assert change["title"] == "Stage changed to Customer"
         assert change["operation"] == job.pk and change["actor"] == world.admin
+
+
+def test_an_import_shows_on_the_timelines_of_created_and_updated_contacts(world):
+    from tests.contacts.test_imports import run_import
+
+    old = Contact.objects.create(organization=world.org, first_name="Old", email="old@example.com",
+                                 team=world.team_a)
+    imp = run_import(world.manager_a, [["First Name", "Email", "City"], ["Old", "old@example.com", "Rome"],
+                                       ["New", "new@example.com", "Oslo"]])
+    updated = timeline.page(world.manager_a, old, group="changes").entries[0].change
+    assert updated["import"] == imp.pk and updated["actor"] == world.manager_a
+    assert updated["changes"] == [{"field": "city", "label": "City", "old": "—", "new": "Rome"}]
+    new = Contact.objects.get(email="new@example.com")
+    created = timeline.page(world.manager_a, new, group="changes").entries[0].change
+    assert created["title"] == "Contact created" and created["import"] == imp.pk

@@ -213,3 +213,16 @@ def test_task_done_and_undone(client, world, alices_contact):
     assert client.post(f"/activities/{task.pk}/done/", {"done": "maybe"}).status_code == 400
     call = Activity.objects.create(organization=world.org, contact=alices_contact, type="call")
     assert client.post(f"/activities/{call.pk}/done/", {"done": "1"}).status_code == 404
+
+
+def test_changes_from_the_contact_form_and_a_bulk_action_show_on_the_page(client, world, alices_contact):
+    from contacts import bulk
+
+    client.force_login(world.alice)
+    client.post(f"/contacts/{alices_contact.pk}/field/lifecycle_stage/",
+                {"inline-lifecycle_stage-lifecycle_stage": "customer"})
+    bulk.start(world.manager_a, action="set_stage", params={"lifecycle_stage": "evangelist"}, ids=[alices_contact.pk])
+    page = body(client.get(f"/contacts/{alices_contact.pk}/timeline/", {"type": "changes"}, **HX))
+    assert "Stage changed to Customer" in page and "by Alice Rep" in page
+    assert "Stage changed to Evangelist" in page and "bulk operation #" in page
+    assert page.index("Evangelist") < page.index("Stage changed to Customer")
