@@ -100,7 +100,7 @@ def digest_for(membership, now=None) -> dict | None:
     if not notifications and not groups["overdue"] and not groups["today"]:
         return None
     return {"user": user, "notifications": notifications, "overdue": groups["overdue"], "today": groups["today"],
-            "base_url": getattr(settings, "KITH_PUBLIC_URL", "") or ""}
+            "zone": groups["zone"], "base_url": getattr(settings, "KITH_PUBLIC_URL", "") or ""}
 
 
 def send_digests(now=None) -> int:
