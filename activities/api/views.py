@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -9,14 +10,15 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from activities import timeline
-from activities.api.serializers import ActivitySerializer
-from activities.filters import ActivityFilter
-from activities.models import Activity
+from activities.api.serializers import ActivitySerializer, NotificationSerializer
+from activities.filters import ActivityFilter, NotificationFilter
+from activities.models import Activity, Notification
+from activities.notifications import mark_read
 from activities.services import delete_activity
 from crm.api.history import HistoryActorSerializer
-from crm.api.views import OrgViewSet, check_query_params, sorts
+from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, check_query_params, sorts
 from crm.pages import get_visible_or_404
-from crm.permissions import Scope
+from crm.permissions import CHANGE, Scope
 
 
 class ActivityViewSet(OrgViewSet):
@@ -109,3 +111,25 @@ class TimelineView(APIView):
         next_link = (replace_query_param(request.build_absolute_uri(), "cursor", page.next_cursor)
                      if page.next_cursor else None)
         return Response({"next": next_link, "results": results})
+
+
+class NotificationViewSet(OrgReadOnlyViewSet):
+    """`/api/notifications/`: the caller's own notifications, newest first (`?unread=true`,
+    `?kind=`); `POST …/{id}/read/` and `POST …/read-all/` mark them read."""
+
+    queryset = Notification.objects.all()
+    serializer_class = NotificationSerializer
+    filterset_class = NotificationFilter
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    @action(detail=True, methods=["post"], permission_action=CHANGE, filter_backends=[])
+    def read(self, request, pk=None):
+        notification = self.get_object()
+        mark_read(request.user, [notification.pk])
+        notification.refresh_from_db()
+        return Response(NotificationSerializer(notification, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses=inline_serializer("ReadAll", {"marked": serializers.IntegerField()}))
+    @action(detail=False, methods=["post"], url_path="read-all", filter_backends=[])
+    def read_all(self, request):
+        return Response({"marked": mark_read(request.user)})

@@ -75,3 +75,23 @@ def test_query_count_is_constant(world, book, api, django_assert_max_num_queries
                                                actor=world.alice, assigned_to=world.bob) for _ in range(count)])
         with django_assert_max_num_queries(10):  # 6 of them: auth scope, throttle cache, savepoints
             assert client.get(url).status_code == 200
+
+
+def test_notifications_api(world, book, api):
+    from activities.notifications import notify
+
+    mine = [notify(world.alice, "task_due", f"Due {i}", "/tasks/", world.org.pk) for i in range(3)]
+    theirs = notify(world.rita, "task_due", "Rita's", "/tasks/", world.org.pk)
+    client = api(world.alice)
+    rows = client.get("/api/notifications/", {"unread": "true"}).json()["results"]
+    assert {r["id"] for r in rows} == {n.pk for n in mine}
+    assert client.post(f"/api/notifications/{mine[0].pk}/read/").json()["read_at"] is not None
+    assert len(client.get("/api/notifications/", {"unread": "true"}).json()["results"]) == 2
+    assert client.post(f"/api/notifications/{theirs.pk}/read/").status_code == 404
+    assert client.get(f"/api/notifications/{theirs.pk}/").status_code == 404
+    assert client.post("/api/notifications/read-all/").json() == {"marked": 2}
+    assert api(world.charlie).get("/api/notifications/").json()["results"] == []
+    assert set(client.get("/api/notifications/", {"kind": "party"}).json()) == {"kind"}
+    # A read-only role still manages its own notifications.
+    notify(world.viewer_a, "task_due", "For the viewer", "/tasks/", world.org.pk)
+    assert api(world.viewer_a).post("/api/notifications/read-all/").json() == {"marked": 1}
