@@ -90,3 +90,10 @@ def test_rep_works_the_timeline(page, world, screenshots):
     expect(page.locator("#timeline")).to_contain_text("Prefers calls after 3pm.")
     page.locator("#timeline").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "timeline-company.png"), full_page=False)
+
+    # On a phone the timeline follows the details; the forms and chips wrap.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/contacts/{ann.pk}/#timeline")
+    page.locator("#timeline-stream").scroll_into_view_if_needed()
+    expect(page.locator("#timeline .chip-row")).to_be_visible()
+    page.screenshot(path=str(screenshots / "timeline-phone.png"), full_page=False)
