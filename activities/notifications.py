@@ -25,8 +25,8 @@ def notify(user, kind: str, title: str, url: str, organization_id: int, *, key: 
     from crm.models import Membership
 
     user_id = getattr(user, "pk", user)
-    if not Membership.objects.filter(user_id=user_id, organization_id=organization_id).exists():
-        return None  # never notify across organizations
+    if not Membership.objects.filter(user_id=user_id, organization_id=organization_id, user__is_active=True).exists():
+        return None  # never across organizations, nor to deactivated members
     kind = kind if kind in Notification.Kind.values else Notification.Kind.OTHER
     if key and Notification.objects.filter(recipient_id=user_id, key=key[:100]).exists():
         return None
@@ -50,6 +50,9 @@ def mark_read(user, ids=None) -> int:
     return rows.update(read_at=timezone.now())
 
 
+DUE_WINDOW = datetime.timedelta(days=7)
+
+
 def notify_due_tasks(now=None) -> int:
     """Beat: one "task due" notification per open task whose due time has come, to its
     assignee (or its author when unassigned). Idempotent (the key is the task), so running
@@ -58,8 +61,12 @@ def notify_due_tasks(now=None) -> int:
     already = Notification.objects.filter(key=_due_key_expr(), recipient_id=OuterRef("_recipient"))
     from django.db.models.functions import Coalesce
 
+    # Tasks that fell due in the last week: a beat that was down for days still catches up,
+    # and tasks left open for months are not rescanned every few minutes.
     due = (Activity.objects.filter(type=Activity.Type.TASK, completed_at__isnull=True,
-                                   status=Activity.Status.PLANNED, due_at__lte=now)
+                                   status=Activity.Status.PLANNED, due_at__lte=now,
+                                   due_at__gt=now - DUE_WINDOW)
+           .exclude(contact__deleted_at__isnull=False)  # tasks of contacts in the trash wait with them
            .annotate(_recipient=Coalesce("assigned_to_id", "actor_id"))
            .filter(_recipient__isnull=False)
            .annotate(_done=Exists(already)).filter(_done=False)

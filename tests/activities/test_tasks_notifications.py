@@ -215,3 +215,19 @@ def test_my_tasks_shows_times_in_the_members_zone(client, world, ann):
     task(world, ann, "Call Tokyo", due)
     client.force_login(world.alice)
     assert "May 6 · 10:30" in client.get("/tasks/").content.decode()
+
+
+def test_due_tasks_skip_trashed_contacts_inactive_members_and_old_tasks(world, ann, rob):
+    from contacts.services import soft_delete_contact
+
+    now = timezone.now()
+    task(world, ann, "Trashed contact", now - datetime.timedelta(minutes=1))
+    task(world, rob, "Rita left", now - datetime.timedelta(minutes=1), assignee=world.rita, actor=world.admin)
+    task(world, rob, "Ancient", now - datetime.timedelta(days=30), assignee=world.admin, actor=world.admin)
+    task(world, rob, "Recent", now - datetime.timedelta(days=6), assignee=world.admin, actor=world.admin)
+    Notification.objects.all().delete()
+    soft_delete_contact(ann)
+    world.rita.is_active = False
+    world.rita.save()
+    assert notify_due_tasks(now) == 1
+    assert list(Notification.objects.values_list("title", flat=True)) == ["Task due: Recent (Rob)"]
