@@ -226,3 +226,17 @@ def test_changes_from_the_contact_form_and_a_bulk_action_show_on_the_page(client
     assert "Stage changed to Customer" in page and "by Alice Rep" in page
     assert "Stage changed to Evangelist" in page and "bulk operation #" in page
     assert page.index("Evangelist") < page.index("Stage changed to Customer")
+
+
+def test_timeline_links_work_without_javascript(client, world, alices_contact):
+    for i in range(30):
+        note(world, alices_contact, subject=f"Note {i}")
+    client.force_login(world.alice)
+    url = f"/contacts/{alices_contact.pk}/timeline/"
+    page = body(client.get(url, {"type": "notes"}))
+    assert "<html" in page and "Timeline of Ann Alpha" in page and 'aria-current="true">Notes' in page
+    from urllib.parse import unquote
+
+    cursor = unquote(page.split("cursor=")[1].split('"')[0])
+    rest = body(client.get(url, {"type": "notes", "cursor": cursor}))
+    assert "<html" in rest and rest.count('class="timeline-item"') == 5
