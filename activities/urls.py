@@ -11,6 +11,8 @@ urlpatterns = [
     path("companies/<int:pk>/timeline/add/<str:kind>/", views.quick_add, {"model": "company"},
          name="company_quick_add"),
     path("activities/<int:pk>/done/", views.task_done, name="task_done"),
+    path("activities/<int:pk>/cancel/", views.activity_cancel, name="activity_cancel"),
+    path("activities/<int:pk>/delete/", views.activity_delete, name="activity_delete"),
     path("tasks/", views.my_tasks, name="my_tasks"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/count/", views.notification_count, name="notification_count"),

@@ -17,7 +17,7 @@ from activities import timeline
 from activities.forms import FORMS, PreferencesForm
 from activities.models import Activity, Notification
 from activities.notifications import mark_read, unread_count
-from activities.services import set_task_done
+from activities.services import delete_activity, set_task_done, update_activity
 from activities.tasks_page import task_groups
 from crm.pages import bad_request, get_visible_or_404, wants_partial
 from crm.permissions import CHANGE, Scope
@@ -147,6 +147,43 @@ def task_done(request, pk):
     entry = timeline.Entry(when=task.occurred_at, source=timeline.ACTIVITY, id=task.pk, activity=task)
     return render(request, "activities/_entry.html", {"entry": entry, "show_contact": request.POST.get(
         "show") == "contact", "show_company": request.POST.get("show") == "company"})
+
+
+def _entry_response(request, activity, *, redirect_to=None):
+    """After a change on the timeline: the entry again for htmx (or nothing when it is
+    gone), else back to the record's page."""
+    if not wants_partial(request):
+        target = (reverse("contacts:detail", args=[activity.contact_id]) if activity.contact_id
+                  else reverse("companies:detail", args=[activity.company_id]))
+        return redirect(target + "#timeline")
+    if redirect_to == "gone":
+        return HttpResponse("")
+    activity.can_change = True
+    entry = timeline.Entry(when=activity.occurred_at, source=timeline.ACTIVITY, id=activity.pk, activity=activity)
+    return render(request, "activities/_entry.html", {"entry": entry, "show_contact": request.POST.get(
+        "show") == "contact", "show_company": request.POST.get("show") == "company"})
+
+
+@login_required
+@require_POST
+def activity_cancel(request, pk):
+    """Cancel a planned meeting or an open task (it stays on the timeline, marked cancelled)."""
+    activity = get_visible_or_404(request.user, Activity.objects.select_related(
+        "actor", "assigned_to", "contact", "company"), pk, CHANGE)
+    if activity.status != Activity.Status.PLANNED:
+        return bad_request(request, "Only planned meetings and open tasks can be cancelled.",
+                           title="We couldn't cancel that")
+    update_activity(activity=activity, data={"status": Activity.Status.CANCELLED}, actor=request.user)
+    return _entry_response(request, activity)
+
+
+@login_required
+@require_POST
+def activity_delete(request, pk):
+    """Delete an activity from the timeline (the contact's dates fall back to the others)."""
+    activity = get_visible_or_404(request.user, Activity.objects.all(), pk, CHANGE)
+    delete_activity(activity)
+    return _entry_response(request, activity, redirect_to="gone")
 
 
 @login_required

@@ -240,3 +240,25 @@ def test_timeline_links_work_without_javascript(client, world, alices_contact):
     cursor = unquote(page.split("cursor=")[1].split('"')[0])
     rest = body(client.get(url, {"type": "notes", "cursor": cursor}))
     assert "<html" in rest and rest.count('class="timeline-item"') == 5
+
+
+def test_cancel_and_delete_from_the_timeline(client, world, alices_contact):
+    when = timezone.now() - datetime.timedelta(days=1)
+    call = Activity.objects.create(organization=world.org, contact=alices_contact, type="call", occurred_at=when)
+    meeting = Activity.objects.create(organization=world.org, contact=alices_contact, type="meeting_scheduled",
+                                      status="planned", occurred_at=timezone.now() + datetime.timedelta(days=1))
+    Contact.objects.filter(pk=alices_contact.pk).update(last_activity_at=when, last_contacted_at=when)
+    client.force_login(world.viewer_a)
+    assert client.post(f"/activities/{meeting.pk}/cancel/").status_code == 403
+    assert client.post(f"/activities/{call.pk}/delete/").status_code == 403
+    client.force_login(world.rita)
+    assert client.post(f"/activities/{call.pk}/delete/").status_code == 404
+    client.force_login(world.alice)
+    response = client.post(f"/activities/{meeting.pk}/cancel/", **HX)
+    assert response.status_code == 200 and "badge-cancelled" in body(response)
+    assert Activity.objects.get(pk=meeting.pk).status == "cancelled"
+    assert client.post(f"/activities/{meeting.pk}/cancel/").status_code == 400  # not planned any more
+    assert client.post(f"/activities/{call.pk}/delete/", **HX).content == b""
+    assert not Activity.objects.filter(pk=call.pk).exists()
+    contact = Contact.objects.get(pk=alices_contact.pk)
+    assert contact.last_activity_at is None and contact.last_contacted_at is None
