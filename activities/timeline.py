@@ -22,13 +22,13 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.core import signing
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
 from activities.models import Activity
-from crm.permissions import CHANGE as CHANGE_ACTION
+from crm.permissions import CHANGE as CHANGE_ACTION, Scope
 
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -126,14 +126,16 @@ def _decode(cursor: str, group: str, subject: str):
 
 
 def _after(field_when: str, field_id: str, rank: int, cursor) -> Q:
-    """Rows of one source (`rank`) that come after the cursor in (when, source, id) descending."""
+    """Rows of one source (`rank`) that come after the cursor in (when, source, id) descending.
+    The leading `when <= cursor` is what the index range scan uses; the rest is checked only
+    on the rows at the cursor's instant."""
     when, source, pk = cursor
-    older = Q(**{f"{field_when}__lt": when})
     if rank < source:  # this source sorts after the cursor's source at the same instant
-        return older | Q(**{field_when: when})
+        return Q(**{f"{field_when}__lte": when})
+    older = Q(**{f"{field_when}__lt": when})
     if rank == source:
-        return older | Q(**{field_when: when, f"{field_id}__lt": pk})
-    return older
+        older |= Q(**{field_when: when, f"{field_id}__lt": pk})
+    return Q(**{f"{field_when}__lte": when}) & older
 
 
 # -- the two sources
@@ -158,11 +160,35 @@ def _activities(user, subject, group, cursor, limit):
         rows = rows.filter(type__in=types)
     if cursor is not None:
         rows = rows.filter(_after("occurred_at", "id", ACTIVITY, cursor))
-    # Whether the user may change each row (done checkbox), in the same query.
-    changeable = Activity.objects.visible_to(user, CHANGE_ACTION).filter(pk=OuterRef("pk"))
-    rows = (rows.select_related("actor", "assigned_to", "contact", "company")
-            .annotate(can_change=Exists(changeable)).order_by("-occurred_at", "-id"))
-    return list(rows[:limit])
+    # Whether the user may change each row (done checkbox, cancel, delete), as an expression
+    # over the row's own joins: an EXISTS over visible_to would be planned as a hashed scan of
+    # every activity of the organization.
+    scope = Scope.of(user)
+    change_q = Activity.visibility_q(scope, CHANGE_ACTION) if scope is not None else None
+    if change_q is None:
+        can_change = Value(False)
+    elif not change_q:
+        can_change = Value(True)
+    else:
+        can_change = ExpressionWrapper(change_q, output_field=BooleanField())
+    # The related rows the entries name, without their heavy columns (embeddings, search vectors).
+    if "contact" in kind:
+        rows = rows.select_related("actor", "assigned_to", "company").defer(*_HEAVY["company"])
+    else:
+        rows = rows.select_related("actor", "assigned_to", "contact").defer(*_HEAVY["contact"])
+    rows = rows.annotate(can_change=can_change).order_by("-occurred_at", "-id")
+    activities = list(rows[:limit])
+    if "contact" in kind:
+        for activity in activities:  # all on this contact, which is already at hand
+            activity.contact = subject
+    return activities
+
+
+_HEAVY = {
+    "contact": [f"contact__{name}" for name in ("embedding", "search_vector", "enrichment", "ai_insights",
+                                                "custom_fields", "description")],
+    "company": [f"company__{name}" for name in ("embedding", "enrichment", "custom_fields", "description")],
+}
 
 
 def _events(subject, cursor, limit):

@@ -168,3 +168,24 @@ def test_an_import_shows_on_the_timelines_of_created_and_updated_contacts(world)
     new = Contact.objects.get(email="new@example.com")
     created = timeline.page(world.manager_a, new, group="changes").entries[0].change
     assert created["title"] == "Contact created" and created["import"] == imp.pk
+
+
+def test_each_entry_says_whether_the_user_may_change_it(world, ann, initech):
+    """A contact shared view-only: its task shows on the company timeline but cannot be
+    changed; the company's own task can (companies' activities are every writer's)."""
+    from guardian.shortcuts import assign_perm
+
+    from tests.conftest import fresh
+
+    assign_perm("view_contact", world.bob, ann)
+    theirs = log(world, ann, type="task", subject="Ann's task", status="planned")
+    shared = log(world, company=initech, type="task", subject="Company task", status="planned")
+    rows = {e.activity.pk: e.activity.can_change for e in timeline.page(fresh(world.bob), initech).entries
+            if e.activity}
+    assert rows == {theirs.pk: False, shared.pk: True}
+    rows = {e.activity.pk: e.activity.can_change for e in timeline.page(fresh(world.alice), initech).entries
+            if e.activity}
+    assert rows == {theirs.pk: True, shared.pk: True}
+    rows = {e.activity.pk: e.activity.can_change for e in timeline.page(fresh(world.viewer_a), initech).entries
+            if e.activity}
+    assert rows == {theirs.pk: False, shared.pk: False}
