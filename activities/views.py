@@ -23,6 +23,7 @@ from crm.pages import bad_request, get_visible_or_404, wants_partial
 from crm.permissions import CHANGE, Scope
 
 NOTIFICATIONS_SHOWN = 100
+DETAIL_URLS = {"contact": "contacts:detail", "company": "companies:detail"}
 
 
 def _subject(request, model: str, pk, action: str = "view"):
@@ -84,7 +85,7 @@ def timeline_view(request, model, pk):
     except timeline.TimelineError as exc:
         return bad_request(request, exc.message, title="We couldn't show this timeline")
     if not wants_partial(request):  # a "Load older" link followed without JavaScript
-        context["detail_url"] = reverse(f"{model}s:detail", args=[subject.pk])
+        context["detail_url"] = reverse(DETAIL_URLS[model], args=[subject.pk])
         template = "activities/timeline_page.html"
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -103,7 +104,7 @@ def quick_add(request, model, pk, kind):
         raise PermissionDenied("Your role is read-only.")
     form = FORMS[kind](request.POST, subject=subject, user=request.user)
     saved = form.save() if form.is_valid() else None
-    detail = reverse(f"{model}s:detail", args=[subject.pk])
+    detail = reverse(DETAIL_URLS[model], args=[subject.pk])
     if saved is not None:
         if not wants_partial(request):
             return redirect(detail + "#timeline")

@@ -262,3 +262,22 @@ def test_cancel_and_delete_from_the_timeline(client, world, alices_contact):
     assert not Activity.objects.filter(pk=call.pk).exists()
     contact = Contact.objects.get(pk=alices_contact.pk)
     assert contact.last_activity_at is None and contact.last_contacted_at is None
+
+
+def test_any_writer_logs_on_a_company(client, world, company):
+    client.force_login(world.rita)  # not the company's owner: companies are shared
+    response = client.post(f"/companies/{company.pk}/timeline/add/task/",
+                           {"task-subject": "Check the contract", "task-assigned_to": world.bob.pk}, **HX)
+    assert response.status_code == 200 and "Check the contract" in body(response)
+    task = Activity.objects.get(subject="Check the contract")
+    assert task.company == company and task.contact is None and task.assigned_to == world.bob
+    assert client.post(f"/activities/{task.pk}/cancel/", **HX).status_code == 200
+    # Without htmx: the timeline as a page, a refused form on a page, a saved one back to the company.
+    assert "Check the contract" in body(client.get(f"/companies/{company.pk}/timeline/"))
+    assert client.post(f"/companies/{company.pk}/timeline/add/note/", {"note-body": ""}).status_code == 400
+    response = client.post(f"/companies/{company.pk}/timeline/add/note/", {"note-body": "Renewal in May"})
+    assert response.status_code == 302 and response.url == f"/companies/{company.pk}/#timeline"
+    client.force_login(world.charlie)
+    assert client.post(f"/activities/{task.pk}/cancel/").status_code == 404
+    assert client.post(f"/activities/{task.pk}/delete/").status_code == 404
+    assert Activity.objects.filter(pk=task.pk).exists()
