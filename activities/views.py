@@ -4,13 +4,13 @@ quick-add forms), task done/undone, "My tasks" and notifications. Rows come thro
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.contrib import messages
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from activities import timeline
@@ -135,19 +135,11 @@ def task_done(request, pk):
         task = set_task_done(activity=task, done=done == "1", actor=request.user)
     except ValidationError as exc:
         return bad_request(request, " ".join(exc.messages), title="We couldn't change that task")
-    task.can_change = True
-    back = request.POST.get("from")
-    if not wants_partial(request):
-        if back == "tasks":
+    if request.POST.get("from") == "tasks":
+        if not wants_partial(request):
             return redirect("activities:my_tasks")
-        target = (reverse("contacts:detail", args=[task.contact_id]) if task.contact_id
-                  else reverse("companies:detail", args=[task.company_id]))
-        return redirect(target + "#timeline")
-    if back == "tasks":
         return render(request, "activities/_task_row.html", {"task": task})
-    entry = timeline.Entry(when=task.occurred_at, source=timeline.ACTIVITY, id=task.pk, activity=task)
-    return render(request, "activities/_entry.html", {"entry": entry, "show_contact": request.POST.get(
-        "show") == "contact", "show_company": request.POST.get("show") == "company"})
+    return _entry_response(request, task)
 
 
 def _entry_response(request, activity, *, redirect_to=None):
