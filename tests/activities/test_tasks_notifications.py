@@ -231,3 +231,14 @@ def test_due_tasks_skip_trashed_contacts_inactive_members_and_old_tasks(world, a
     world.rita.save()
     assert notify_due_tasks(now) == 1
     assert list(Notification.objects.values_list("title", flat=True)) == ["Task due: Recent (Rob)"]
+
+
+def test_beat_runs_the_due_check_and_the_digest(world, ann, settings):
+    from activities import tasks
+
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"activities.tasks.notify_due_tasks", "activities.tasks.send_daily_digests"} <= schedule
+    task(world, ann, "Overdue", timezone.now() - datetime.timedelta(minutes=3))
+    assert tasks.notify_due_tasks.apply().get() == 1
+    assert tasks.notify_due_tasks.apply().get() == 0
+    assert tasks.send_daily_digests.apply().get() == 0  # nobody asked for one
