@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Dates in the member's own time zone (when they set one).
+    "activities.middleware.MemberTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user and URL on every audit row written during a request.
     "crm.audit.AuditContextMiddleware",

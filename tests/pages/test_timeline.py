@@ -281,3 +281,16 @@ def test_any_writer_logs_on_a_company(client, world, company):
     assert client.post(f"/activities/{task.pk}/cancel/").status_code == 404
     assert client.post(f"/activities/{task.pk}/delete/").status_code == 404
     assert Activity.objects.filter(pk=task.pk).exists()
+
+
+def test_dates_are_shown_and_read_in_the_members_time_zone(client, world, alices_contact):
+    from crm.models import Membership
+
+    Membership.objects.filter(user=world.alice).update(timezone="Asia/Tokyo")
+    client.force_login(world.alice)
+    add(client, alices_contact, "meeting", {"subject": "Demo", "occurred_at": "2031-05-06T10:30"}, **HX)
+    meeting = Activity.objects.get(subject="Demo")
+    assert meeting.occurred_at == datetime.datetime(2031, 5, 6, 1, 30, tzinfo=datetime.timezone.utc)
+    assert "May 6, 2031 · 10:30" in body(client.get(f"/contacts/{alices_contact.pk}/"))
+    client.force_login(world.admin)  # no zone of their own: the site's (UTC here)
+    assert "May 6, 2031 · 01:30" in body(client.get(f"/contacts/{alices_contact.pk}/"))
