@@ -129,7 +129,14 @@ class PreferencesForm(forms.Form):
     """A member's own settings: time zone and the daily digest (activities.notifications.set_preferences)."""
 
     timezone = forms.CharField(label="Time zone", max_length=64, required=False,
+                               widget=forms.TextInput(attrs={"list": "timezone-names", "autocomplete": "off"}),
                                help_text="An IANA name such as Europe/Berlin; empty for the site's.")
+
+    @staticmethod
+    def zone_names() -> list[str]:
+        import zoneinfo
+
+        return sorted(zoneinfo.available_timezones())
     email_digest = forms.BooleanField(label="Email me a daily digest of due tasks and unread notifications",
                                       required=False)
 

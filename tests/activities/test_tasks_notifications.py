@@ -198,6 +198,7 @@ def test_assignees_are_the_writers_who_can_see_the_contact(world, ann, rob):
 
 def test_preferences_time_zone_and_digest(client, world):
     client.force_login(world.viewer_a)  # personal settings: every role
+    assert '<option value="Europe/Berlin">' in client.get("/notifications/").content.decode()
     response = client.post("/notifications/", {"timezone": "Mars/Olympus", "email_digest": "on"})
     assert response.status_code == 400 and "is not a time zone" in response.content.decode()
     membership = Membership.objects.get(user=world.viewer_a)
