@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
-from activities.models import Activity
+from activities.models import Activity, Notification
 from companies.models import Company
 from contacts.models import Contact
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
@@ -32,3 +32,12 @@ class ActivityFilter(OrgScopedFilterSet):
             return queryset
         open_q = {"type": Activity.Type.TASK, "completed_at__isnull": True}
         return queryset.filter(**open_q) if value else queryset.exclude(**open_q)
+
+
+class NotificationFilter(OrgScopedFilterSet):
+    kind = filters.MultipleChoiceFilter(distinct=False, choices=Notification.Kind.choices)
+    unread = filters.BooleanFilter(field_name="read_at", lookup_expr="isnull", label="Unread only")
+
+    class Meta:
+        model = Notification
+        fields: list[str] = []

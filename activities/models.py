@@ -100,3 +100,40 @@ class Activity(OrgModel):
         if not self.contact_id and not self.company_id:
             raise ValidationError({"contact": "An activity belongs to a contact or a company."})
         self._check_same_organization(contact=self.contact, company=self.company)
+
+
+class Notification(OrgModel):
+    """An in-app notification for one member: the bell in the header and /notifications/."""
+
+    class Kind(models.TextChoices):
+        TASK_ASSIGNED = "task_assigned", "Task assigned"
+        TASK_DUE = "task_due", "Task due"
+        SMS_RECEIVED = "sms_received", "SMS received"
+        OTHER = "other", "Other"
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    title = models.CharField(max_length=255)
+    url = models.CharField(max_length=500, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Makes a notification idempotent: one per (recipient, key), e.g. "task_due:<activity id>".
+    key = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"], condition=~Q(key=""),
+                                    name="notification_once_per_key"),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox"),
+            models.Index(fields=["recipient"], name="notification_unread", condition=Q(read_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        # Only the recipient sees (and marks read) their notifications, whatever their role.
+        return Q(recipient_id=scope.user_id)

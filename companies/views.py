@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from activities.models import Activity
+from activities.views import timeline_context
 from companies.forms import CompanyForm
 from companies.filters import search_prefix
 from companies.models import Company
@@ -25,7 +26,6 @@ from crm.pagination import SortKey
 
 CONTACTS_SHOWN = 100
 CHILDREN_SHOWN = 50
-TIMELINE_LENGTH = 50
 ANCESTORS_SHOWN = 10
 
 
@@ -75,9 +75,8 @@ def company_detail(request, pk):
         "contact_links": contact_links[:CONTACTS_SHOWN],
         "more_contacts": len(contact_links) > CONTACTS_SHOWN,
         "custom_values": custom_values,
-        "activities": list(Activity.objects.visible_to(user).filter(company=company)
-                           .select_related("actor", "contact")[:TIMELINE_LENGTH]),
-        "timeline_length": TIMELINE_LENGTH,
+        # The timeline card: the company's and its contacts' activities and its changes.
+        **timeline_context(request, company),
         "history": describe_history(company),
         "inline_fields": [inline_context(company, name, url_name="companies:inline", labels=INLINE_LABELS)
                           for name in INLINE_FIELDS],

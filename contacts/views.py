@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from activities.models import Activity
+from activities.views import timeline_context
 from contacts.bulk_views import bar_context
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, contact_sort_key, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
@@ -30,7 +30,6 @@ from crm.pages import (
 )
 from crm.permissions import CHANGE, DELETE, Scope
 
-TIMELINE_LENGTH = 50
 HISTORY_LENGTH = 30
 
 
@@ -132,9 +131,8 @@ def _contact_detail_context(request, contact) -> dict:
         "consent_events": list(ConsentEvent.objects.filter(contact=contact).select_related("actor")[:20]),
         "consent_form": ConsentForm(contact=contact, user=user, prefix="consent") if contact.can_change else None,
         "user_links": list(contact.user_links.select_related("user").order_by("role", "user__full_name")),
-        "activities": list(Activity.objects.visible_to(user).filter(contact=contact)
-                           .select_related("actor", "company")[:TIMELINE_LENGTH]),
-        "timeline_length": TIMELINE_LENGTH,
+        # The timeline card: first page of activities and changes, type chips, quick-add forms.
+        **timeline_context(request, contact),
         "history": describe_history(contact, limit=HISTORY_LENGTH),
     }
 

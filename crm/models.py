@@ -206,17 +206,51 @@ class Team(OrgModel):
         return self.name
 
 
-@pghistory.track()
+def validate_timezone_name(value: str) -> None:
+    """An IANA time zone name such as Europe/Berlin (or empty)."""
+    import zoneinfo
+
+    if not value:
+        return
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a time zone; use a name such as America/New_York.",
+                              code="invalid") from None
+
+
+# When the last digest went out is bookkeeping, not a change of the membership: not audited.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["last_digest_at"], exclude_auto=True)),
+    pghistory.DeleteEvent(), exclude=["last_digest_at"],
+)
 class Membership(OrgModel):
     """A user's place in exactly one organization: role and team."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="membership")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.CHOICES, default=Role.REP)
+    # Personal preferences: the time zone "today" and "overdue" are reckoned in (empty: the
+    # site's TIME_ZONE), and the daily email digest of tasks and notifications.
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone_name])
+    email_digest = models.BooleanField("daily email digest", default=False)
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["organization", "team"])]
+
+    def zone(self):
+        """The member's time zone as a tzinfo."""
+        import zoneinfo
+
+        from django.conf import settings
+
+        try:
+            return zoneinfo.ZoneInfo(self.timezone or settings.TIME_ZONE)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     def __str__(self):
         return f"{self.user} — {self.get_role_display()} at {self.organization}"

@@ -43,6 +43,8 @@ class Scope:
     # Contact ids shared with the user through object permissions, per set of codenames
     # (looked up once per request: see contact_visibility_q).
     _shared: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    # The member's own time zone (empty: the site's), activated for their requests.
+    timezone: str = field(default="", compare=False, hash=False)
 
     def shared_contact_ids(self, codenames: tuple[str, ...]) -> list[int]:
         if codenames not in self._shared:
@@ -82,13 +84,14 @@ class Scope:
             ).values("content_object_id").distinct())
 
         # One query: the membership, and the contacts shared with the user per action.
-        membership = (Membership.objects.filter(user_id=user.pk).only("organization_id", "role", "team_id")
+        membership = (Membership.objects.filter(user_id=user.pk)
+                      .only("organization_id", "role", "team_id", "timezone")
                       .annotate(**{f"shared_{action}": grants(codenames)
                                    for action, codenames in SHARED_CODENAMES.items()}).first())
         scope = None
         if membership is not None:
             teams = (membership.team_id,) if membership.team_id else ()
-            scope = cls(user.pk, membership.organization_id, membership.role, teams)
+            scope = cls(user.pk, membership.organization_id, membership.role, teams, timezone=membership.timezone)
             for action, codenames in SHARED_CODENAMES.items():
                 scope._shared[codenames] = getattr(membership, f"shared_{action}")
         user._kith_scope = scope

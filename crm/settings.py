@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Dates in the member's own time zone (when they set one).
+    "activities.middleware.MemberTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user and URL on every audit row written during a request.
     "crm.audit.AuditContextMiddleware",
@@ -256,10 +258,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+from celery.schedules import crontab  # noqa: E402
+
 CELERY_BEAT_SCHEDULE = {
     "recount-tag-usage": {"task": "crm.tasks.recount_all_tag_usage", "schedule": 3600.0},
     "requeue-stale-jobs": {"task": "crm.tasks.requeue_stale_jobs", "schedule": 60.0},
     "purge-expired-exports": {"task": "contacts.tasks.purge_expired_exports", "schedule": 3600.0},
+    "notify-due-tasks": {"task": "activities.tasks.notify_due_tasks", "schedule": 300.0},
+    "send-daily-digests": {"task": "activities.tasks.send_daily_digests",
+                           "schedule": crontab(minute=0, hour=env_int("KITH_DIGEST_HOUR", 7))},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)

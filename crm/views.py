@@ -3,7 +3,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from activities.models import Activity
+from activities.tasks_page import open_tasks
 from companies.models import Company
 from contacts.models import Contact
 from crm.permissions import Scope
@@ -20,8 +20,7 @@ def home(request):
         stats = {
             "contacts": contacts.count(),
             "companies": Company.objects.visible_to(request.user).count(),
-            "open_tasks": Activity.objects.visible_to(request.user)
-            .filter(type=Activity.Type.TASK, completed_at__isnull=True, assigned_to=request.user).count(),
+            "open_tasks": open_tasks(request.user).count(),  # what My tasks lists
         }
         recent = list(contacts.select_related("owner").order_by("-created_at", "-id")[:8])
     return render(request, "crm/home.html", {"membership": membership, "stats": stats, "recent_contacts": recent})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from activities.models import Activity
+from activities.models import Activity, Notification
 from activities.services import log_activity, update_activity
 from contacts.api.serializers import ContactSummarySerializer
 from crm.api.serializers import Expansion, OrgSerializer, UserSummarySerializer
@@ -28,4 +28,11 @@ class ActivitySerializer(OrgSerializer):
         return log_activity(organization_id=self.scope.organization_id, data=validated_data, actor=self.user)
 
     def update(self, instance, validated_data):
-        return update_activity(activity=instance, data=validated_data)
+        return update_activity(activity=instance, data=validated_data, actor=self.user)
+
+
+class NotificationSerializer(OrgSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "title", "url", "read_at", "created_at"]
+        read_only_fields = fields

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from activities.api.urls import router as activities_router
+from activities.api.views import TimelineView
 from companies.api.urls import router as companies_router
 from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
@@ -32,6 +33,8 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("search/", SearchView.as_view(), name="search"),
     path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
+    path("contacts/<int:pk>/timeline/", TimelineView.as_view(model="contact"), name="contact-timeline"),
+    path("companies/<int:pk>/timeline/", TimelineView.as_view(model="company"), name="company-timeline"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -19,6 +19,15 @@
     if (event.detail.verb === "get" && event.detail.formData) dropBlank(event.detail.formData);
   });
 
+  // Forms marked data-swap-errors show their 400 answer (the form with its errors) in place.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
+    if (event.detail.xhr.status === 400 && source && source.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Plain submits of filter forms ("Apply filters").
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -70,3 +70,39 @@ def test_activity_filters(world, book, api):
     assert response.status_code == 400 and set(response.json()) == {"contact", "type", "occurred_after"}
     rows = client.get(URL, {"ordering": "occurred"}).json()["results"]
     assert [r["occurred_at"] for r in rows] == sorted(r["occurred_at"] for r in rows)
+
+
+def test_edit_and_delete_move_the_contacts_dates_back(world, book, api):
+    alice = api(world.alice)
+    url = URL
+    early = timezone.now() - datetime.timedelta(days=5)
+    late = timezone.now() - datetime.timedelta(days=1)
+    first = alice.post(url, {"contact": book.alice_own.pk, "type": "call", "occurred_at": early.isoformat()},
+                       format="json").json()
+    second = alice.post(url, {"contact": book.alice_own.pk, "type": "call", "occurred_at": late.isoformat()},
+                        format="json").json()
+    book.call.delete()  # the fixture's call (made without the services)
+    assert Contact.objects.get(pk=book.alice_own.pk).last_contacted_at == late
+    assert alice.delete(f"{url}{second['id']}/").status_code == 204
+    assert Contact.objects.get(pk=book.alice_own.pk).last_contacted_at == early
+    moved = early - datetime.timedelta(days=1)
+    assert alice.patch(f"{url}{first['id']}/", {"occurred_at": moved.isoformat()}, format="json").status_code == 200
+    contact = Contact.objects.get(pk=book.alice_own.pk)
+    assert contact.last_contacted_at == moved and contact.last_activity_at == moved
+
+
+def test_tasks_through_the_api(world, book, api):
+    manager = api(world.manager_a)
+    response = manager.post(URL, {"contact": book.alice_own.pk, "type": "task", "subject": "Quote",
+                                  "assigned_to": world.rita.pk}, format="json")
+    assert response.status_code == 400 and "assigned_to" in response.json()
+    response = manager.post(URL, {"contact": book.alice_own.pk, "type": "task", "subject": "Quote",
+                                  "assigned_to": world.alice.pk}, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "planned"
+    assert response.json()["completed_at"] is None
+    task_url = f"{URL}{response.json()['id']}/"
+    done = api(world.alice).patch(task_url, {"status": "done"}, format="json").json()
+    assert done["completed_at"] is not None
+    reopened = api(world.alice).patch(task_url, {"completed_at": None}, format="json").json()
+    assert reopened["status"] == "planned"
+    assert world.alice.notifications.filter(kind="task_assigned").count() == 1

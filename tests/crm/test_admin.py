@@ -5,7 +5,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from activities.models import Activity
+from activities.models import Activity, Notification
 from companies.models import Company
 from contacts import bulk
 from contacts.models import (
@@ -42,6 +42,7 @@ def populate(org, owner, marker, n=3):
         ContactUserLink.objects.create(organization=org, contact=contact, user=owner, role="account_manager")
         Activity.objects.create(organization=org, contact=contact, company=company, type="call", actor=owner,
                                 subject=f"{marker} call {i}")
+        Notification.objects.create(organization=org, recipient=owner, kind="task_due", title=f"{marker} due {i}")
         Message.objects.create(organization=org, contact=contact, to_number=f"+1415555{i:04d}",
                                body=f"{marker} text {i}", actor=owner)
         if contacts:
