@@ -8,6 +8,7 @@ from django.db.models.functions import Greatest
 
 from activities.models import Activity
 from contacts.models import Contact
+from messaging import reminders
 
 
 def _touch_contact(activity: Activity) -> None:
@@ -40,4 +41,5 @@ def update_activity(*, activity: Activity, data: dict) -> Activity:
     activity.full_clean()
     activity.save()
     _touch_contact(activity)
+    reminders.sync_reminders(activity)
     return activity

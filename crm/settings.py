@@ -260,6 +260,7 @@ CELERY_BEAT_SCHEDULE = {
     "recount-tag-usage": {"task": "crm.tasks.recount_all_tag_usage", "schedule": 3600.0},
     "requeue-stale-jobs": {"task": "crm.tasks.requeue_stale_jobs", "schedule": 60.0},
     "purge-expired-exports": {"task": "contacts.tasks.purge_expired_exports", "schedule": 3600.0},
+    "send-due-messages": {"task": "messaging.tasks.send_due_messages", "schedule": 60.0},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
@@ -283,6 +284,9 @@ TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 # SMS backend when an organization keeps the platform default: "console" (stored and printed,
 # nothing leaves the machine) unless set to "twilio".
 KITH_SMS_BACKEND = os.environ.get("KITH_SMS_BACKEND", "console")
+# Dotted path of a twilio.http.http_client.TwilioHttpClient subclass the Twilio Client uses
+# (empty: the SDK's own); tests put a fake answering at the HTTP layer here.
+KITH_TWILIO_HTTP_CLIENT = os.environ.get("KITH_TWILIO_HTTP_CLIENT", "")
 
 PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "US")
 PHONENUMBER_DB_FORMAT = "E164"
