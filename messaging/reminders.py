@@ -44,8 +44,8 @@ def sync_reminders(meeting: Activity) -> None:
     cancelled with it."""
     if meeting.type != Activity.Type.MEETING_SCHEDULED:
         return
-    pending = list(Message.objects.select_for_update().filter(reminder_for=meeting, status=Message.Status.SCHEDULED)
-                   .select_related("template"))
+    pending = list(Message.objects.select_for_update(of=("self",))
+                   .filter(reminder_for=meeting, status=Message.Status.SCHEDULED).select_related("template"))
     if not pending:
         return
     if meeting.status == Activity.Status.CANCELLED:
