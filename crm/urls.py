@@ -21,6 +21,7 @@ urlpatterns = [
     path("search/suggest/", views_search.search_suggest, name="search_suggest"),
     path("contacts/", include("contacts.urls")),
     path("companies/", include("companies.urls")),
+    path("messages/", include("messaging.urls")),
     path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
     path("api/", include("crm.api.urls")),

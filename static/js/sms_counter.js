@@ -4,6 +4,7 @@
    writes "1 segment · 42/160 GSM-7" into the element with that id. */
 (function () {
   "use strict";
+  if (window.KithSms) return;  // the panel may be swapped in again
 
   var BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -51,11 +52,29 @@
     update();
   }
 
+  // A template picker fills the message with the template's text (merged for this contact).
+  function bindPicker(select) {
+    if (select.dataset.smsPickerBound) return;
+    select.dataset.smsPickerBound = "1";
+    select.addEventListener("change", function () {
+      var textarea = document.getElementById(select.getAttribute("data-sms-template-for"));
+      var option = select.options[select.selectedIndex];
+      if (!textarea || !option || !option.value) return;
+      textarea.value = option.getAttribute("data-body") || "";
+      textarea.dispatchEvent(new Event("input"));
+    });
+  }
+
   function bindAll(root) {
     (root || document).querySelectorAll("textarea[data-sms-counter]").forEach(bind);
+    (root || document).querySelectorAll("select[data-sms-template-for]").forEach(bindPicker);
   }
 
   window.KithSms = {count: count, label: label, bindAll: bindAll};
-  document.addEventListener("DOMContentLoaded", function () { bindAll(document); });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { bindAll(document); });
+  } else {
+    bindAll(document);
+  }
   document.addEventListener("htmx:afterSwap", function (e) { bindAll(e.target); });
 })();
