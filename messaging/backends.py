@@ -40,6 +40,14 @@ class SendError(Exception):
         self.status = status
 
 
+class Throttled(SendError):
+    """The sender's rate is used up: try again after `wait` seconds (not a failed attempt)."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"Rate limit: next slot in {wait:.2f}s", retryable=True, code="throttled")
+        self.wait = wait
+
+
 class ConsoleBackend:
     name = Backend.CONSOLE
 

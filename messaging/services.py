@@ -18,8 +18,8 @@ from activities.models import Activity
 from activities import services as activity_services
 from contacts.models import ConsentStatus, Contact
 from crm.permissions import CHANGE
-from messaging import segments
-from messaging.backends import SendError, backend_for
+from messaging import ratelimit, segments
+from messaging.backends import SendError, Throttled, backend_for
 from messaging.config import sms_config
 from messaging.models import Message, SmsTemplate
 
@@ -228,6 +228,8 @@ def send_now(message_id: int) -> None:
     """A single send right after commit: tried here once; a retryable failure goes to the task."""
     try:
         deliver(message_id)
+    except Throttled as exc:
+        enqueue(message_id, countdown=exc.wait)
     except SendError:
         enqueue(message_id, countdown=backoff(0))
 
@@ -258,7 +260,8 @@ def _close(message: Message, status: str, *, code: str = "", error: str = "") ->
 
 
 def deliver(message_id: int) -> Message | None:
-    """Send one queued message through its organization's backend, exactly once.
+    """Send one queued message through its organization's backend, exactly once, within the
+    sender's rate (messaging.ratelimit; Throttled says how long to wait).
 
     The row is locked while the backend is called, and only a queued message without a
     provider sid is sent, so a replayed or duplicated task finds it sent and does nothing.
@@ -276,6 +279,9 @@ def deliver(message_id: int) -> Message | None:
             return _close(message, Message.Status.CANCELLED, code="no_consent",
                           error=consent_problem(contact) if contact else "The contact was deleted.")
         config = sms_config(message.organization_id)
+        wait = ratelimit.acquire(f"{message.organization_id}:{config.sender}", config.messages_per_second)
+        if wait:
+            raise Throttled(wait)  # nothing changed: the row lock goes with the transaction
         message.attempts += 1
         message.backend = config.backend
         try:

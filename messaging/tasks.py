@@ -11,10 +11,14 @@ def send_message(self, message_id: int) -> str | None:
     again). Retryable failures (429, 5xx, connection) retry with exponential backoff; after the
     last try the message is marked failed."""
     from messaging import services
-    from messaging.backends import SendError
+    from messaging.backends import SendError, Throttled
 
     try:
         message = services.deliver(message_id)
+    except Throttled as exc:
+        # The sender's rate is used up: queued again for its next slot (not a failed attempt).
+        services.enqueue(message_id, countdown=exc.wait)
+        return "throttled"
     except SendError as exc:
         if self.request.retries >= self.max_retries:
             services.give_up(message_id, exc)
