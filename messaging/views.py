@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +26,7 @@ def panel_context(user, contact, form=None) -> dict:
     for template in form.fields["template"].queryset:
         try:
             body = services.render(template.body, contact)
-        except Exception:  # an unknown field: the preview names it
+        except ValidationError:  # an unknown merge field: the preview names it
             body = template.body
         templates.append({"pk": template.pk, "name": template.name, "body": body})
     return {
