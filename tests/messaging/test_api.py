@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from activities.services import log_activity
 from contacts.models import ConsentStatus
+from contacts.services import create_contact, record_consent
 from messaging.models import Message, SmsTemplate
 from messaging.services import send_sms
-from tests.api.conftest import api  # noqa: F401  (fixture)
 from tests.messaging.conftest import texting_contact
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +29,6 @@ def ids(response):
 def messages(world, tess, no_quiet_hours):
     """One message per owner: alice's contact (team A), rita's (team B), the other organization's."""
     ritas = texting_contact(world, "Rina", owner=world.rita, team=world.team_b)
-    from contacts.services import create_contact, record_consent
-
     foreign = create_contact(organization=world.other_org, data={"first_name": "Fay", "mobile": "+14155550123",
                                                                   "owner": world.other_rep})
     record_consent(contact=foreign, channel="sms", status="granted", source="manual")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
-from urllib.parse import parse_qs
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
