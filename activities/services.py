@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from activities.models import Activity
 from contacts.models import Contact
+from messaging import reminders
 
 
 def _touch_contact(activity: Activity) -> None:
@@ -124,6 +125,7 @@ def update_activity(*, activity: Activity, data: dict, actor=None) -> Activity:
         _touch_contact(activity)
     if activity.assigned_to_id != before.get("assigned_to_id"):
         _notify_assignment(activity, actor)
+    reminders.sync_reminders(activity)
     return activity
 
 

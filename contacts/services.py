@@ -11,6 +11,7 @@ from django.utils import timezone
 from contacts.models import AssignmentRule, ConsentEvent, Contact, ContactTag, FormLayout, FormLayoutField
 from crm.models import CustomFieldDefinition, Membership, Organization, Tag
 from crm.permissions import Role
+from messaging import reminders
 from crm.services import apply_changes, editable_fields, save_validated
 
 EDITABLE_FIELDS = editable_fields(Contact)
@@ -89,6 +90,7 @@ def record_consent(*, contact: Contact, channel: str, status: str, source: str, 
     field = f"{channel}_consent"
     Contact.all_objects.filter(pk=contact.pk).update(**{field: status}, updated_at=timezone.now())
     setattr(contact, field, status)
+    reminders.consent_changed(contact, channel)
     return event
 
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("companies/", include("companies.urls")),
     path("", include("activities.urls")),
+    path("messages/", include("messaging.urls")),
     path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
     path("api/", include("crm.api.urls")),

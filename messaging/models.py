@@ -148,6 +148,8 @@ class Message(OrgModel):
     # An appointment reminder: the meeting it reminds of (re-timed or cancelled with it).
     reminder_for = models.ForeignKey("activities.Activity", null=True, blank=True, on_delete=models.CASCADE,
                                      related_name="reminders")
+    # How long before the meeting a reminder goes out (kept when the meeting moves).
+    remind_before = models.DurationField(null=True, blank=True)
     # A bulk send (crm.Job) this message belongs to.
     job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

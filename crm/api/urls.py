@@ -12,6 +12,7 @@ from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
+from messaging.api.urls import router as messaging_router
 
 app_name = "api"
 
@@ -20,7 +21,7 @@ router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
-for app_router in (contacts_router, companies_router, activities_router):
+for app_router in (contacts_router, companies_router, activities_router, messaging_router):
     router.registry.extend(app_router.registry)
 
 

@@ -1,0 +1,136 @@
+"""SMS backends behind one interface: `backend_for(config).send(message)` returns a SendResult
+or raises SendError (retryable or final).
+
+- console: nothing leaves the machine; the text is logged and printed, and gets a console-<uuid> sid.
+- twilio: the twilio SDK's Client with the organization's credentials (messaging.config).
+
+The Twilio HTTP client is pluggable through the KITH_TWILIO_HTTP_CLIENT setting (dotted path of a
+twilio.http.http_client.TwilioHttpClient subclass; empty: the SDK's own). Tests put a fake there
+that answers at the HTTP layer, so the Client-building and sending code below really runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+
+import requests
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from crm.models import Organization
+from messaging.config import SmsConfig
+from messaging.models import Backend, Message
+
+logger = logging.getLogger("kith.sms")
+
+
+@dataclasses.dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str              # a Message.Status the provider reported (queued, sent …)
+    from_number: str = ""
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, retryable: bool, code: str = "", status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+        self.status = status
+
+
+class Throttled(SendError):
+    """The sender's rate is used up: try again after `wait` seconds (not a failed attempt)."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"Rate limit: next slot in {wait:.2f}s", retryable=True, code="throttled")
+        self.wait = wait
+
+
+class ConsoleBackend:
+    name = Backend.CONSOLE
+
+    def __init__(self, config: SmsConfig):
+        self.config = config
+
+    def send(self, message: Message) -> SendResult:
+        sid = f"console-{uuid.uuid4()}"
+        text = f"SMS {sid} to {message.to_number} ({message.segments} segment(s)):\n{message.body}"
+        logger.info(text)
+        print(text, flush=True)
+        return SendResult(sid=sid, status=Message.Status.SENT, from_number=self.config.from_number)
+
+
+def status_callback_url(organization_public_id) -> str:
+    """The absolute status-callback URL Twilio posts to (empty without KITH_PUBLIC_URL)."""
+    base = settings.KITH_PUBLIC_URL
+    if not base:
+        return ""
+    return f"{base}/webhooks/twilio/{organization_public_id}/status/"
+
+
+def twilio_http_client():
+    path = getattr(settings, "KITH_TWILIO_HTTP_CLIENT", "")
+    return import_string(path)() if path else None
+
+
+# Twilio's message statuses as ours (accepted/scheduled by Twilio are still queued for us).
+_TWILIO_STATUS = {"accepted": Message.Status.QUEUED, "queued": Message.Status.QUEUED,
+                  "scheduled": Message.Status.QUEUED, "sending": Message.Status.SENDING,
+                  "sent": Message.Status.SENT, "delivered": Message.Status.DELIVERED,
+                  "undelivered": Message.Status.UNDELIVERED, "failed": Message.Status.FAILED}
+
+
+class TwilioBackend:
+    name = Backend.TWILIO
+
+    def __init__(self, config: SmsConfig):
+        self.config = config
+
+    def client(self):
+        from twilio.rest import Client
+
+        if not (self.config.account_sid and self.config.auth_token):
+            raise SendError("Twilio is not configured (account SID and auth token).", retryable=False,
+                            code="not_configured")
+        return Client(self.config.account_sid, self.config.auth_token, http_client=twilio_http_client())
+
+    def send(self, message: Message) -> SendResult:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        params = {"to": message.to_number, "body": message.body}
+        if self.config.messaging_service_sid:
+            params["messaging_service_sid"] = self.config.messaging_service_sid
+        elif self.config.from_number:
+            params["from_"] = self.config.from_number
+        else:
+            raise SendError("Twilio needs a messaging service SID or a from-number.", retryable=False,
+                            code="not_configured")
+        public_id = Organization.objects.filter(pk=message.organization_id).values_list("public_id", flat=True)[0]
+        callback = status_callback_url(public_id)
+        if callback:
+            params["status_callback"] = callback
+        validity = message.validity_seconds or self.config.validity_seconds
+        if validity:
+            params["validity_period"] = int(validity)
+        try:
+            result = self.client().messages.create(**params)
+        except TwilioRestException as exc:
+            retryable = exc.status == 429 or exc.status >= 500
+            raise SendError(exc.msg or str(exc), retryable=retryable, code=str(exc.code or exc.status),
+                            status=exc.status) from exc
+        except (TwilioException, requests.RequestException) as exc:  # connection errors: worth another try
+            raise SendError(str(exc), retryable=True, code="connection") from exc
+        return SendResult(sid=result.sid, status=_TWILIO_STATUS.get(result.status, Message.Status.QUEUED),
+                          from_number=result.from_ or self.config.from_number)
+
+
+BACKENDS = {Backend.CONSOLE: ConsoleBackend, Backend.TWILIO: TwilioBackend}
+
+
+def backend_for(config: SmsConfig):
+    return BACKENDS.get(config.backend, ConsoleBackend)(config)
+
+
+

@@ -1,0 +1,91 @@
+"""Messaging fixtures: contacts that may be texted, and Twilio faked at its HTTP layer only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+
+from contacts.models import ConsentStatus
+from contacts.services import create_contact, record_consent
+from messaging.models import MessagingSettings
+from tests.conftest import fresh
+
+MOBILE = "+14155550123"      # US: fixed line or mobile
+LANDLINE = "+442079460958"   # UK: fixed line
+SID = "AC" + "a" * 32
+TOKEN = "secret-auth-token-0123456789"
+
+
+class FakeTwilioHttp(TwilioHttpClient):
+    """Answers Twilio REST calls from a queue of (status, json) and records every request."""
+
+    requests: list[dict] = []
+    responses: list[tuple[int, dict]] = []
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        FakeTwilioHttp.requests.append({"method": method, "url": url, "data": dict(data or {}), "auth": auth})
+        status, body = FakeTwilioHttp.responses.pop(0) if FakeTwilioHttp.responses else (201, message_json())
+        return Response(status, json.dumps(body))
+
+
+def message_json(sid="SM" + "1" * 32, status="queued", to=MOBILE, body="Hi"):
+    return {"sid": sid, "status": status, "to": to, "from": "+15005550006", "body": body,
+            "account_sid": SID, "num_segments": "1", "error_code": None, "error_message": None}
+
+
+def error_json(status, code, message):
+    return {"status": status, "code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
+
+
+@pytest.fixture
+def twilio(world, settings):
+    """The organization sends through Twilio; the SDK talks to FakeTwilioHttp."""
+    settings.KITH_TWILIO_HTTP_CLIENT = "tests.messaging.conftest.FakeTwilioHttp"
+    settings.KITH_PUBLIC_URL = "https://crm.example.com"
+    FakeTwilioHttp.requests = []
+    FakeTwilioHttp.responses = []
+    MessagingSettings.objects.update_or_create(organization=world.org, defaults={
+        "backend": "twilio", "twilio_account_sid": SID, "twilio_auth_token": TOKEN,
+        "twilio_messaging_service_sid": "MG" + "b" * 32, "validity_seconds": 3600,
+        # retries follow each other at once here; test_ratelimit covers the rate
+        "messages_per_second": 1000,
+        # no quiet hours in these tests (start == end)
+        "quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
+    return FakeTwilioHttp
+
+
+@pytest.fixture
+def no_quiet_hours(world):
+    MessagingSettings.objects.update_or_create(organization=world.org, defaults={
+        "quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
+
+
+def texting_contact(world, name="Tess", owner=None, number=MOBILE, consent=ConsentStatus.GRANTED, **data):
+    owner = owner or world.alice
+    contact = create_contact(organization=world.org, data={
+        "first_name": name, "last_name": "Texter", "mobile": number, "owner": owner, "team": world.team_a, **data},
+        actor=owner)
+    if consent != ConsentStatus.UNKNOWN:
+        record_consent(contact=contact, channel="sms", status=consent, source="manual", actor=owner)
+    return contact
+
+
+@pytest.fixture
+def tess(world):
+    return texting_contact(world)
+
+
+@pytest.fixture
+def api():
+    """api(user) -> an APIClient signed in as a fresh copy of user (as in tests/api)."""
+    def client_for(user=None):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(fresh(user))
+        return client
+    return client_for
