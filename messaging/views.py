@@ -31,7 +31,7 @@ def panel_context(user, contact, form=None) -> dict:
         templates.append({"pk": template.pk, "name": template.name, "body": body})
     return {
         "contact": contact, "sms_form": form, "can_send": can_send, "problem": services.send_problem(contact),
-        "sms_templates": templates, "timezone": str(services.contact_timezone(contact)),
+        "sms_templates": templates, "timezone": str(form.tz),
         "pending": list(Message.objects.filter(contact=contact, direction="outbound", status="scheduled")
                         .order_by("scheduled_for")[:5]),
     }

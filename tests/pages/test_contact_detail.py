@@ -86,7 +86,8 @@ def test_detail_query_count_is_bounded(client, world, full_contact):
     with CaptureQueriesContext(connection) as ctx:
         client.get(f"/contacts/{full_contact.pk}/")
     assert len(ctx.captured_queries) == small
-    assert small <= 22, [q["sql"][:120] for q in ctx.captured_queries]
+    # The page, its timeline (activities, changes, their authors, assignable members) and the SMS panel.
+    assert small <= 24, [q["sql"][:120] for q in ctx.captured_queries]
 
 
 @pytest.mark.parametrize("who, status", [
