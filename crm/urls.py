@@ -24,5 +24,6 @@ urlpatterns = [
     path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
     path("api/", include("crm.api.urls")),
+    path("webhooks/", include("messaging.urls")),
     path("admin/", admin.site.urls),
 ]
