@@ -23,6 +23,7 @@ urlpatterns = [
     path("companies/", include("companies.urls")),
     path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
+    path("settings/", include("messaging.urls_settings")),
     path("api/", include("crm.api.urls")),
     path("webhooks/", include("messaging.urls")),
     path("admin/", admin.site.urls),

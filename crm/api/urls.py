@@ -11,6 +11,7 @@ from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
+from messaging.api.views import MessagingSettingsView
 
 app_name = "api"
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("search/", SearchView.as_view(), name="search"),
     path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
+    path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -12,6 +12,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from messaging.models import MessagingSettings
+from tests.api.conftest import api  # noqa: F401  (the API client fixture)
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
