@@ -193,3 +193,17 @@ def test_api_other_organization_is_isolated(world, api):
     api(world.admin).put(API, {"help_text": "Acme"}, format="json")
     assert MessagingSettings.objects.get(organization=world.other_org).help_text == "Globex help line"
     assert api(world.charlie).get(API).json()["help_text"] == "Globex help line"
+
+
+def test_changes_are_audited_without_the_token(client, world):
+    from crm.audit import history_for
+
+    client.force_login(world.admin)
+    client.post(URL, form_data())
+    client.post(URL, form_data(twilio_auth_token="", help_text="New help"))
+    row = MessagingSettings.objects.get(organization=world.org)
+    events = list(history_for(row).order_by("pgh_created_at", "pgh_id"))
+    assert [e.pgh_label for e in events] == ["insert", "update"]
+    assert events[1].pgh_diff["help_text"] == ["Acme: reply STOP to opt out.", "New help"]
+    assert all(e.pgh_context["user"] == world.admin.pk for e in events)
+    assert all("twilio_auth_token" not in e.pgh_data and SECRET not in str(e.pgh_data) for e in events)
