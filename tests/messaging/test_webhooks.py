@@ -5,9 +5,11 @@ act on consent, and nothing changes without a valid signature or for another org
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from activities.models import Activity
 from activities.services import log_activity
@@ -229,10 +231,6 @@ def test_several_matches_pick_the_most_recently_active(twilio_org, post_webhook)
     recent = create_contact(organization=world.org, data={"first_name": "Recent", "phone": "+14155550111"})
     never = create_contact(organization=world.org, data={"first_name": "Never", "mobile": "+14155550111"})
     for contact, days in ((old, 30), (recent, 1)):
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         Contact.objects.filter(pk=contact.pk).update(last_activity_at=timezone.now() - timedelta(days=days))
     deleted = create_contact(organization=world.org, data={"first_name": "Gone", "mobile": "+14155550111"})
     deleted.soft_delete()
@@ -342,8 +340,9 @@ def test_opt_in_keywords_restore_consent(twilio_org, sam, post_webhook, body):
     assert consent(sam) == "revoked"
     assert inbound(post_webhook, twilio_org.org, body).status_code == 200
     assert consent(sam) == "granted"
-    assert list(ConsentEvent.objects.filter(contact=sam, source="sms_keyword").order_by("id").values_list("status", "source")) == [
-        ("revoked", "sms_keyword"), ("granted", "sms_keyword")]
+    keyword_events = ConsentEvent.objects.filter(contact=sam, source="sms_keyword").order_by("id")
+    assert list(keyword_events.values_list("status", "source")) == [("revoked", "sms_keyword"),
+                                                                     ("granted", "sms_keyword")]
 
 
 def test_replayed_stop_records_one_ledger_row(twilio_org, sam, post_webhook):
