@@ -25,6 +25,8 @@ urlpatterns = [
     path("messages/", include("messaging.urls")),
     path("settings/", include("crm.urls_settings")),
     path("settings/", include("contacts.urls_settings")),
+    path("settings/", include("messaging.urls_settings")),
     path("api/", include("crm.api.urls")),
+    path("webhooks/", include("messaging.urls_webhooks")),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 
+import pghistory
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -24,6 +25,14 @@ class Backend(models.TextChoices):
     TWILIO = "twilio", "Twilio"
 
 
+# Changes are audited (who changed the backend, the account, the sender …); the auth token is left
+# out of the history tables, encrypted or not.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["twilio_auth_token"], exclude_auto=True)),
+    pghistory.DeleteEvent(),
+    exclude=["twilio_auth_token"],
+)
 class MessagingSettings(OrgModel):
     """One row per organization; empty values fall back to the platform's TWILIO_* settings."""
 

@@ -21,6 +21,7 @@ from crm.api.serializers import (
 )
 from crm.models import CustomFieldDefinition, Job, JobItem, Tag, User
 from crm.permissions import Scope
+from messaging.lookup import PHONE_TYPES
 
 COMPANY_SUMMARY = "companies.api.serializers.CompanySummarySerializer"
 
@@ -166,10 +167,6 @@ class ContactLinkSerializer(StrictInputMixin, serializers.Serializer):
         return {"id": link.pk, "entity_type": kind, "entity_id": entity_id, "role": role, "is_primary": primary}
 
 
-PHONE_TYPES = {value: name.lower() for name, value in vars(phonenumbers.PhoneNumberType).items()
-               if name.isupper() and isinstance(value, int)}
-
-
 class PhoneCheckSerializer(StrictInputMixin, serializers.Serializer):
     phone = serializers.CharField(max_length=64)
     region = serializers.CharField(
@@ -182,30 +179,20 @@ class PhoneCheckSerializer(StrictInputMixin, serializers.Serializer):
             raise serializers.ValidationError("Unknown region: use a two-letter country code such as US or GB.")
         return value
 
-    def validate(self, attrs):
-        try:
-            number = phonenumbers.parse(attrs["phone"], attrs["region"])
-        except phonenumbers.NumberParseException:
-            raise serializers.ValidationError(
-                {"phone": ["This is not a phone number, e.g. +1 415 555 0100 or 020 7946 0018 with region GB."]}
-            ) from None
-        valid = phonenumbers.is_valid_number(number)
-        fmt = phonenumbers.PhoneNumberFormat
-        return {
-            "valid": valid,
-            "e164": phonenumbers.format_number(number, fmt.E164) if valid else None,
-            "region": phonenumbers.region_code_for_number(number),
-            "number_type": PHONE_TYPES.get(phonenumbers.number_type(number)) if valid else None,
-            "national": phonenumbers.format_number(number, fmt.NATIONAL) if valid else None,
-        }
-
 
 class PhoneCheckResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
+    possible = serializers.BooleanField(help_text="Has the length of a number of its region (valid or not).")
     e164 = serializers.CharField(allow_null=True)
     region = serializers.CharField(allow_null=True)
     number_type = serializers.ChoiceField(choices=sorted(PHONE_TYPES.values()), allow_null=True)
     national = serializers.CharField(allow_null=True)
+    international = serializers.CharField(allow_null=True)
+    carrier = serializers.CharField(allow_null=True, help_text="From Twilio Lookup, when configured.")
+    line_type = serializers.CharField(allow_null=True, help_text="From Twilio Lookup (mobile, landline, "
+                                                                 "nonFixedVoip …), when configured.")
+    lookup = serializers.CharField(allow_null=True, help_text="\"twilio\" when Twilio Lookup was asked.")
+    lookup_error = serializers.CharField(allow_null=True)
 
 
 # Bulk operations (contacts.bulk)

@@ -24,6 +24,7 @@ from crm.api.history import HistoryMixin
 from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, TrashMixin, sorts
 from crm.models import Job, JobItem
 from crm.permissions import CHANGE, Scope
+from messaging import lookup
 
 
 class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
@@ -75,10 +76,14 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     @extend_schema(request=PhoneCheckSerializer, responses=PhoneCheckResultSerializer)
     @action(detail=False, methods=["post"], url_path="validate-phone", serializer_class=PhoneCheckSerializer)
     def validate_phone(self, request):
-        """Parse a phone number: valid or not, E.164, region, type (mobile, fixed line …), national format."""
+        """Check a phone number: valid or possible, E.164, national and international formats, region,
+        type (mobile, fixed_line, fixed_line_or_mobile, voip, toll_free …); carrier and line type from
+        Twilio Lookup when the organization sends through Twilio."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(PhoneCheckResultSerializer(serializer.validated_data).data)
+        data = serializer.validated_data
+        result = lookup.check_phone(Scope.of(request.user).organization_id, data["phone"], data["region"])
+        return Response(PhoneCheckResultSerializer(result).data)
 
 
 class ContactCompanyViewSet(OrgViewSet):

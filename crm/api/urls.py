@@ -13,6 +13,7 @@ from contacts.api.urls import router as contacts_router
 from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 from messaging.api.urls import router as messaging_router
+from messaging.api.settings import MessagingSettingsView
 
 app_name = "api"
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
     path("contacts/<int:pk>/timeline/", TimelineView.as_view(model="contact"), name="contact-timeline"),
     path("companies/<int:pk>/timeline/", TimelineView.as_view(model="company"), name="company-timeline"),
+    path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -298,8 +298,9 @@ def test_validate_phone(world, api):
     assert data["number_type"] in ("mobile", "fixed_line_or_mobile")  # the US does not tell them apart
     assert data["national"] == "(201) 555-0123"
     data = client.post(url, {"phone": "07400 123456", "region": "GB"}, format="json").json()
-    assert data == {"valid": True, "e164": "+447400123456", "region": "GB", "number_type": "mobile",
-                    "national": "07400 123456"}
+    assert data == {"valid": True, "possible": True, "e164": "+447400123456", "region": "GB",
+                    "number_type": "mobile", "national": "07400 123456", "international": "+44 7400 123456",
+                    "carrier": None, "line_type": None, "lookup": None, "lookup_error": None}
     data = client.post(url, {"phone": "020 7946 0018", "region": "gb"}, format="json").json()
     assert data["number_type"] == "fixed_line" and data["e164"] == "+442079460018"
     data = client.post(url, {"phone": "+1 555 0100"}, format="json").json()

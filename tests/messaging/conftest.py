@@ -1,13 +1,16 @@
-"""Messaging fixtures: contacts that may be texted, and Twilio faked at its HTTP layer only."""
+"""Messaging fixtures: contacts that may be texted, organizations with Twilio credentials, signed
+webhook posts, and Twilio faked at its HTTP layer only (the SDK's Client and our code above it run)."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
 
 from contacts.models import ConsentStatus
 from contacts.services import create_contact, record_consent
@@ -89,3 +92,63 @@ def api():
             client.force_authenticate(fresh(user))
         return client
     return client_for
+
+
+OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
+ACCOUNT_SID = "AC" + "1" * 32
+
+
+@pytest.fixture
+def twilio_org(world):
+    """world.org on Twilio with its own auth token; the other organization has another one."""
+    MessagingSettings.objects.create(organization=world.org, backend="twilio", twilio_account_sid=ACCOUNT_SID,
+                                     twilio_auth_token=TOKEN, twilio_from_number="+14155550100",
+                                     help_text="Acme Sales: reply STOP to opt out. Help: help@acme.test")
+    MessagingSettings.objects.create(organization=world.other_org, backend="twilio",
+                                     twilio_account_sid="AC" + "2" * 32, twilio_auth_token=OTHER_TOKEN)
+    return world
+
+
+def sign(url: str, params: dict, token: str = TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+@pytest.fixture
+def post_webhook(client):
+    """post_webhook(path, params, signature=<computed>|None|"bad", token=TOKEN, base="http://testserver")."""
+    def post(path, params, *, signature="compute", token=TOKEN, base="http://testserver"):
+        headers = {}
+        if signature == "compute":
+            headers["HTTP_X_TWILIO_SIGNATURE"] = sign(base + path, params, token)
+        elif signature is not None:
+            headers["HTTP_X_TWILIO_SIGNATURE"] = signature
+        return client.post(path, urlencode(params), content_type="application/x-www-form-urlencoded", **headers)
+    return post
+
+
+class FakeTwilioRoutes(TwilioHttpClient):
+    """Answers Twilio API requests from `FakeTwilioRoutes.routes` (url substring -> (status, body))
+    and records them in `FakeTwilioRoutes.requests`."""
+
+    routes: dict[str, tuple[int, dict]] = {}
+    requests: list[dict] = []
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        FakeTwilioRoutes.requests.append({"method": method, "url": url, "params": params, "auth": auth})
+        for part, (status, payload) in FakeTwilioRoutes.routes.items():
+            if part in url:
+                self.last_response = Response(status, json.dumps(payload))
+                return self.last_response
+        self.last_response = Response(404, json.dumps({"code": 20404, "message": "Not found", "status": 404}))
+        return self.last_response
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    settings.KITH_TWILIO_HTTP_CLIENT = "tests.messaging.conftest.FakeTwilioRoutes"
+    FakeTwilioRoutes.routes = {}
+    FakeTwilioRoutes.requests = []
+    yield FakeTwilioRoutes
+    FakeTwilioRoutes.routes = {}
+    FakeTwilioRoutes.requests = []
