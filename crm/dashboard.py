@@ -6,13 +6,12 @@ Shared by the page (crm/views_dashboard.py) and the API (crm/api/dashboard.py): 
 their query string with `DashboardFilterForm` and call `metrics(user, filters)`, which runs
 a fixed number of aggregate queries whatever the amount of data (no per-row Python):
 
-1. contacts: total and active at the end of the range, new before it (the growth line's
-   start), SMS opt-ins;
+1. contacts per (lifecycle stage, source, industry), each group with its total, new
+   before the range, active and SMS opt-in counts: the totals, the stage and source
+   breakdowns and the industries the filter offers, in one pass;
 2. new contacts per day/week/month bucket in the range (zero-filled buckets in Python);
-3. contacts per (lifecycle stage, source, industry): stage and source counts, and the
-   industries offered by the filter, in one GROUP BY;
-4. messages in the range by direction and status, and the response rate;
-5. activities in the range per actor and type.
+3. messages in the range by direction and status, and the response rate;
+4. activities in the range per actor and type (on contacts; on companies only).
 (Plus the filter form's team lookups.)
 """
 
@@ -29,6 +28,7 @@ from django.utils import timezone
 from activities.models import Activity
 from contacts.models import ConsentStatus, Contact, LifecycleStage, Source
 from crm.models import Team
+from crm.permissions import Scope
 from messaging.models import Message
 
 # Longest range the dashboard draws (monthly buckets: 120 points).
@@ -171,21 +171,50 @@ def ratio(part: int, whole: int) -> float | None:
 def metrics(user, filters: Filters) -> dict:
     """Every number of the dashboard, as plain data (JSON-serializable)."""
     start, end = filters.start, filters.end
+    scope = Scope.of(user)
+    # Said again on the joined contact: a strict condition on it turns the gate's outer join
+    # into an inner one and keeps the join to the organization's contacts (not the table's).
+    same_org = {"contact__organization_id": scope.organization_id} if scope else {}
     contacts = Contact.objects.visible_to(user).filter(filters.contact_q())
-    until_end = contacts.filter(created_at__lt=end)
 
-    # 1. Totals. A contact is active when a done activity on it happened in the range;
-    # last_activity_at (the newest done activity, kept by activities.services) answers most
-    # rows without the subquery: only contacts touched again after the range need it.
+    # 1. One pass over the contacts (team filter only) grouped by stage, source and industry,
+    # each group with its counts: totals, stage and source breakdowns (industry filter
+    # applied in SQL as the `selected` flag) and the industries the filter offers all come
+    # from it. A contact is active when a done activity on it happened in the range;
+    # last_activity_at (the newest done activity, kept by activities.services) answers
+    # most rows without the subquery: only contacts touched again after the range need it.
+    # (The organization is repeated so that, where PostgreSQL hashes the subquery instead of
+    # probing activity_contact_timeline per row, it reads one organization's range.)
     in_range_activity = Activity.objects.filter(contact_id=OuterRef("pk"), status=Activity.Status.DONE,
-                                                occurred_at__gte=start, occurred_at__lt=end)
-    totals = until_end.aggregate(
-        total=Count("pk"),
-        before=Count("pk", filter=Q(created_at__lt=start)),
-        active=Count("pk", filter=Q(last_activity_at__gte=start)
-                     & (Q(last_activity_at__lt=end) | Q(Exists(in_range_activity)))),
-        sms_opted_in=Count("pk", filter=Q(sms_consent=ConsentStatus.GRANTED)),
-    )
+                                                occurred_at__gte=start, occurred_at__lt=end,
+                                                organization_id=OuterRef("organization_id"))
+    team_only = Contact.objects.visible_to(user).filter(created_at__lt=end)
+    if filters.team is not None:
+        team_only = team_only.filter(team_id=filters.team.pk)
+    selected = (ExpressionWrapper(Q(industry__iexact=filters.industry), output_field=BooleanField())
+                if filters.industry else Value(True))
+    groups = (team_only.order_by().annotate(selected=selected)
+              .values("lifecycle_stage", "source", "industry", "selected")
+              .annotate(n=Count("pk"),
+                        before=Count("pk", filter=Q(created_at__lt=start)),
+                        active=Count("pk", filter=Q(last_activity_at__gte=start)
+                                     & (Q(last_activity_at__lt=end) | Q(Exists(in_range_activity)))),
+                        sms_opted_in=Count("pk", filter=Q(sms_consent=ConsentStatus.GRANTED))))
+    totals = dict.fromkeys(("total", "before", "active", "sms_opted_in"), 0)
+    by_stage = dict.fromkeys(LifecycleStage.values, 0)
+    by_source = {}
+    industries: dict[str, str] = {}
+    for group in groups:
+        if group["industry"]:
+            industries.setdefault(group["industry"].lower(), group["industry"])
+        if group["selected"]:
+            by_stage[group["lifecycle_stage"]] = by_stage.get(group["lifecycle_stage"], 0) + group["n"]
+            by_source[group["source"]] = by_source.get(group["source"], 0) + group["n"]
+            totals["total"] += group["n"]
+            for key in ("before", "active", "sms_opted_in"):
+                totals[key] += group[key]
+    source_labels = dict(Source.choices)
+    sources = sorted(by_source.items(), key=lambda item: (-item[1], item[0]))
 
     # 2. Growth: new contacts per bucket, with the running total.
     tz = timezone.get_current_timezone()
@@ -198,36 +227,16 @@ def metrics(user, filters: Filters) -> dict:
         running += per_bucket.get(day, 0)
         growth.append({"start": day.isoformat(), "new": per_bucket.get(day, 0), "cumulative": running})
 
-    # 3. Stage and source, plus the industries the filter offers (those of the contacts the
-    # team filter leaves, whatever industry is chosen), from one GROUP BY.
-    team_only = Contact.objects.visible_to(user).filter(created_at__lt=end)
-    if filters.team is not None:
-        team_only = team_only.filter(team_id=filters.team.pk)
-    selected = (ExpressionWrapper(Q(industry__iexact=filters.industry), output_field=BooleanField())
-                if filters.industry else Value(True))
-    groups = (team_only.order_by().annotate(selected=selected)
-              .values("lifecycle_stage", "source", "industry", "selected").annotate(n=Count("pk")))
-    by_stage = dict.fromkeys(LifecycleStage.values, 0)
-    by_source = {}
-    industries: dict[str, str] = {}
-    for group in groups:
-        if group["industry"]:
-            industries.setdefault(group["industry"].lower(), group["industry"])
-        if group["selected"]:
-            by_stage[group["lifecycle_stage"]] = by_stage.get(group["lifecycle_stage"], 0) + group["n"]
-            by_source[group["source"]] = by_source.get(group["source"], 0) + group["n"]
-    source_labels = dict(Source.choices)
-    sources = sorted(by_source.items(), key=lambda item: (-item[1], item[0]))
-
-    # 4. Messages in the range (by when they were created) and replies: a texted contact
-    # replied when an inbound message of theirs came after one of the range's outbound ones
-    # (after any of them is the same as after the first) and before the range's end.
+    # 3. Messages of contacts in the range (by when they were created) and replies: a texted
+    # contact replied when an inbound message of theirs came after one of the range's
+    # outbound ones (after any of them is the same as after the first) and before the
+    # range's end. Texts from unknown numbers belong to no contact and are not counted.
     out = Q(direction=Message.Direction.OUTBOUND)
     reply = Message.objects.filter(contact_id=OuterRef("contact_id"), direction=Message.Direction.INBOUND,
                                    created_at__gt=OuterRef("created_at"), created_at__lt=end)
-    texted = out & Q(contact__isnull=False) & ~Q(status__in=TEXTED_EXCLUDED)
-    sms = (Message.objects.visible_to(user).filter(filters.contact_q("contact__"), created_at__gte=start,
-                                                   created_at__lt=end)
+    texted = out & ~Q(status__in=TEXTED_EXCLUDED)
+    sms = (Message.objects.visible_to(user)
+           .filter(filters.contact_q("contact__"), created_at__gte=start, created_at__lt=end, **same_org)
            .aggregate(
                sent=Count("pk", filter=out & Q(status__in=SENT_STATUSES)),
                delivered=Count("pk", filter=out & Q(status=Message.Status.DELIVERED)),
@@ -238,20 +247,26 @@ def metrics(user, filters: Filters) -> dict:
                replied=Count("contact_id", distinct=True, filter=texted & Q(Exists(reply))),
            ))
 
-    # 5. Activities in the range per actor and type.
-    activity_rows = (Activity.objects.visible_to(user)
-                     .filter(filters.contact_q("contact__"), occurred_at__gte=start, occurred_at__lt=end,
-                             actor__isnull=False).order_by()
-                     .values("actor_id", "actor__full_name", "actor__email", "type").annotate(n=Count("pk")))
+    # 4. Activities in the range per actor and type: those on contacts, and (without a team
+    # or industry filter, which only contacts have) those on companies only; two queries so
+    # each joins just what it needs.
+    in_range = (Activity.objects.visible_to(user).filter(occurred_at__gte=start, occurred_at__lt=end,
+                                                         actor__isnull=False).order_by())
+    per_rep = ("actor_id", "actor__full_name", "actor__email", "type")
+    activity_rows = list(in_range.filter(filters.contact_q("contact__"), **same_org)
+                         .values(*per_rep).annotate(n=Count("pk")))
+    if filters.team is None and not filters.industry:
+        activity_rows += in_range.filter(contact__isnull=True).values(*per_rep).annotate(n=Count("pk"))
     reps: dict[int, dict] = {}
     for row in activity_rows:
         rep = reps.setdefault(row["actor_id"], {"id": row["actor_id"],
                                                 "name": row["actor__full_name"] or row["actor__email"],
                                                 "total": 0, "by_type": {}})
-        rep["by_type"][row["type"]] = row["n"]
+        rep["by_type"][row["type"]] = rep["by_type"].get(row["type"], 0) + row["n"]
         rep["total"] += row["n"]
     type_labels = dict(Activity.Type.choices)
-    types_used = sorted({t for rep in reps.values() for t in rep["by_type"]}, key=lambda t: (list(type_labels).index(t) if t in type_labels else len(type_labels), t))
+    types_used = sorted({t for rep in reps.values() for t in rep["by_type"]},
+                        key=lambda t: (list(type_labels).index(t) if t in type_labels else len(type_labels), t))
 
     return {
         "range": {"from": filters.start_date.isoformat(), "to": filters.end_date.isoformat(),
