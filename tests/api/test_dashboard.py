@@ -183,3 +183,26 @@ def test_listed_in_the_api_root_and_schema(api, world):
     assert "dashboard" in api(world.admin).get("/api/").json()
     schema = api(world.admin).get("/api/schema/").content.decode()
     assert "/api/dashboard/:" in schema
+
+
+def test_company_activities_count_without_contact_filters(api, world, data):
+    from activities.services import log_activity
+    from companies.models import Company
+
+    co = Company.objects.create(organization=world.org, name="Initech", domain="initech.test")
+    log_activity(organization_id=world.org.pk, data={"company": co, "type": "note"}, actor=world.bob)
+    assert reps(get(api, world.admin))["Bob Rep"] == {"call": 1, "note": 1}
+    # A team or industry filter is about contacts: company-only activities drop out.
+    assert reps(get(api, world.admin, team=world.team_a.pk))["Bob Rep"] == {"call": 1}
+
+
+def test_contacts_in_the_trash_and_their_rows_do_not_count(api, world, data):
+    from django.utils import timezone
+
+    from contacts.models import Contact
+
+    Contact.all_objects.filter(pk=data.b1.pk).update(deleted_at=timezone.now())
+    body = get(api, world.admin)
+    assert body["contacts"]["total"] == 4 and body["contacts"]["sms_opted_in"] == 2
+    assert body["messages"]["sent"] == 2 and body["responses"] == {"texted": 3, "replied": 1, "rate": round(1 / 3, 4)}
+    assert "Bob Rep" not in reps(body)
