@@ -168,3 +168,8 @@ def test_query_count_is_constant_as_data_grows(client, world, data, django_asser
     client.force_login(fresh(world.admin))
     with django_assert_max_num_queries(14):
         client.get(URL)
+
+
+def test_home_links_to_the_dashboard(client, world):
+    client.force_login(world.manager_a)
+    assert "Open the dashboard" in body(client.get("/"))
