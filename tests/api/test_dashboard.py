@@ -149,6 +149,8 @@ def test_anonymous_and_members_without_organization(api, world, data):
     ({"from": "2000-01-01", "to": "2020-01-01"}, "from"),
     ({"team": "abc"}, "team"),
     ({"team": "999999"}, "team"),
+    ({"team": "99999999999999999999"}, "team"),
+    ({"industry": "soft\x00ware"}, "industry"),
     ({"industry": "x" * 200}, "industry"),
     ({"since": "2026-01-01"}, "since"),
 ])

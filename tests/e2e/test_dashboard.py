@@ -90,7 +90,7 @@ def test_dashboard_charts_render(page, world, demo, screenshots):
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(page, world.admin.email)
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Dashboard", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     page.get_by_role("link", name="Last 90 days").click()
     expect(page.locator(".chip.is-current")).to_have_text("Last 90 days")
