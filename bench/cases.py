@@ -136,3 +136,67 @@ def segment_cases():
             fresh = User.objects.get(pk=u.pk)
             return Segment.objects.visible_to(fresh).get(pk=s.pk).contacts_for(fresh).count()
         yield f"segment with 5 criteria counted {who}", count, SEGMENT_TARGET_MS
+
+
+DASHBOARD_TARGET_MS = 300
+
+
+def _seed_messages(org_id):
+    """seed_demo writes no SMS: give about 1 contact in 12 of the organization an outbound
+    text in the last 120 days (statuses spread like real traffic) and a third of those a
+    reply a few hours later, once (so the message and response-rate queries have rows to read)."""
+    from django.db import connection
+
+    from messaging.models import Message
+
+    if Message.objects.filter(organization_id=org_id).exists():
+        return
+    common = ("organization_id, contact_id, direction, status, to_number, from_number, body, encoding, segments, "
+              "provider_sid, backend, error_code, error_message, attempts, actor_id, created_at, updated_at")
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            INSERT INTO messaging_message ({common})
+            SELECT organization_id, id, 'outbound',
+                   (ARRAY['delivered','delivered','delivered','delivered','delivered','delivered','sent',
+                          'undelivered','failed','queued'])[1 + id %% 10],
+                   '+14155550100', '', 'Hi, just checking in.', 'GSM-7', 1, '', 'console', '', '', 1, owner_id,
+                   now() - make_interval(days => (id %% 120)::int, hours => (id %% 7)::int), now()
+            FROM contacts_contact WHERE organization_id = %s AND deleted_at IS NULL AND id %% 12 = 0""", [org_id])
+        cursor.execute(f"""
+            INSERT INTO messaging_message ({common})
+            SELECT organization_id, contact_id, 'inbound', 'received', '+14155550100', '+14155550199',
+                   'Thanks!', 'GSM-7', 1, '', 'console', '', '', 0, NULL, created_at + interval '3 hours', now()
+            FROM messaging_message WHERE organization_id = %s AND direction = 'outbound'
+              AND status IN ('delivered', 'sent') AND contact_id %% 3 = 0""", [org_id])
+        cursor.execute("ANALYZE messaging_message")
+
+
+def dashboard_cases():
+    """The dashboard page and GET /api/dashboard/ as the org admin (the whole organization) and a
+    rep (their book): the default 30 days, a year (monthly buckets), and a team + industry filter."""
+    import datetime as dt
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from crm.models import Team
+
+    admin, rep = _users()
+    org_id = admin.membership.organization_id
+    _seed_messages(org_id)
+    team = Team.objects.filter(organization_id=org_id).values_list("pk", flat=True).order_by("pk")[:1][0]
+    industry = (Contact.objects.filter(organization_id=org_id).exclude(industry="")
+                .values_list("industry", flat=True)[:1][0])
+    today = timezone.localdate()
+    shapes = [("30 days", {}),
+              ("a year", {"from": (today - dt.timedelta(days=364)).isoformat(), "to": today.isoformat()}),
+              ("team + industry", {"team": team, "industry": industry})]
+    for who, user in (("admin", admin), ("rep", rep)):
+        client = Client()
+        client.force_login(user)
+        for kind, url in (("page", "/dashboard/"), ("API", "/api/dashboard/")):
+            for label, params in shapes:
+                def request(c=client, u=url, p=params):
+                    response = c.get(u, p)
+                    assert response.status_code == 200, (u, p, response.status_code, response.content[:300])
+                yield f"dashboard {kind} {who}: {label}", request, DASHBOARD_TARGET_MS

@@ -42,7 +42,7 @@ def main(argv=None):
     import django
 
     django.setup()
-    from bench.cases import cases, list_cases, segment_cases
+    from bench.cases import cases, dashboard_cases, list_cases, segment_cases
 
     # The API throttle would (rightly) stop a benchmark; measure without it.
     from rest_framework.settings import api_settings
@@ -55,7 +55,7 @@ def main(argv=None):
     print(f"{'case':<58} {'p50':>8} {'p95':>8} {'target':>8}", flush=True)
     import itertools
 
-    for name, fn, target in itertools.chain(cases(), list_cases(), segment_cases()):
+    for name, fn, target in itertools.chain(cases(), list_cases(), segment_cases(), dashboard_cases()):
         if args.only and not any(text in name for text in args.only):
             continue
         p50, p95 = measure(fn, args.requests)

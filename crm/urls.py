@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from contacts import views_search
-from crm import views
+from crm import views, views_dashboard
 from crm.forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("password-change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password-change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("dashboard/", views_dashboard.dashboard, name="dashboard"),
     path("search/", views_search.search_page, name="search"),
     path("search/suggest/", views_search.search_suggest, name="search_suggest"),
     path("contacts/", include("contacts.urls")),

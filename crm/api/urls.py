@@ -10,6 +10,7 @@ from activities.api.views import TimelineView
 from companies.api.urls import router as companies_router
 from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
+from crm.api.dashboard import DashboardViewSet
 from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
 from messaging.api.urls import router as messaging_router
@@ -22,6 +23,7 @@ router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
+router.register("dashboard", DashboardViewSet, basename="dashboard")
 for app_router in (contacts_router, companies_router, activities_router, messaging_router):
     router.registry.extend(app_router.registry)
 
