@@ -7,7 +7,6 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from rest_framework.test import APIClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -15,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from contacts.models import ConsentStatus
 from contacts.services import create_contact, record_consent
 from messaging.models import MessagingSettings
-from tests.conftest import fresh
+from tests.api.conftest import api  # noqa: F401  (the API client fixture, as in tests/api)
 
 MOBILE = "+14155550123"      # US: fixed line or mobile
 LANDLINE = "+442079460958"   # UK: fixed line
@@ -81,17 +80,6 @@ def texting_contact(world, name="Tess", owner=None, number=MOBILE, consent=Conse
 @pytest.fixture
 def tess(world):
     return texting_contact(world)
-
-
-@pytest.fixture
-def api():
-    """api(user) -> an APIClient signed in as a fresh copy of user (as in tests/api)."""
-    def client_for(user=None):
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(fresh(user))
-        return client
-    return client_for
 
 
 OTHER_TOKEN = "fedcba9876543210fedcba9876543210"
