@@ -145,7 +145,9 @@ def bulk_detail(request, pk):
         "errors_shown": ERRORS_SHOWN,
         "undone_by": job.undone_by.order_by("-id").first(),
         "can_undo": (job.can_change and job.status in bulk.UNDOABLE and job.params.get("action") != bulk.UNDO
-                     and job.succeeded > 0),
+                     and job.params.get("action") not in bulk.NOT_UNDOABLE and job.succeeded > 0),
+        "not_undoable": bulk.NOT_UNDOABLE.get(job.params.get("action"), ""),
+        "not_done_label": "Not texted" if job.params.get("action") == "send_sms" else "Not changed",
         "can_cancel": job.can_change and job.is_active,
     }
     template = "contacts/_bulk_status.html" if wants_partial(request) else "contacts/bulk_detail.html"
