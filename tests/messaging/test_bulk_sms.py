@@ -174,3 +174,30 @@ def test_more_than_inline_limit_runs_in_the_background_with_progress(api, world,
     assert (job["status"], job["progress"], job["processed"], job["succeeded"], job["failed"]) == (
         "done", 100, 4, 2, 2)
     assert Message.objects.filter(job_id=body["id"], status="sent").count() == 2
+
+
+def test_from_the_list_page(client, world, four, django_capture_on_commit_callbacks):
+    """The action bar offers "Send SMS" with a message box (live segment counter) and the template
+    picker; applying it texts the ticked contacts and shows the skipped ones on the operation's page."""
+    SmsTemplate.objects.create(organization=world.org, name="Promo", body="{{first_name}}: 20% off")
+    SmsTemplate.objects.create(organization=world.other_org, name="Theirs", body="Hello")
+    client.force_login(world.alice)
+    assert '<option value="send_sms">Send SMS</option>' in client.get("/contacts/").content.decode()
+    inputs = client.get("/contacts/bulk/params/", {"action": "send_sms"}).content.decode()
+    assert 'name="sms_body"' in inputs and 'data-sms-counter="bulk-sms-count"' in inputs
+    assert "Promo" in inputs and "Theirs" not in inputs and "sms_counter.js" in inputs
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/contacts/bulk/", {"action": "send_sms", "sms_body": "Hi {{first_name}}",
+                                                   "ids": [c.pk for c in four]}, follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200 and "done for 2 contacts" in html and "Not texted (2)" in html
+    assert "landline" in html and "has not agreed" in html and "cannot be unsent" in html
+    assert sorted(Message.objects.values_list("body", flat=True)) == ["Hi Ann", "Hi Ben"]
+
+
+def test_from_the_list_page_bad_input_is_400_naming_the_field(client, world, four):
+    client.force_login(world.alice)
+    response = client.post("/contacts/bulk/", {"action": "send_sms", "sms_body": "Hi {{nick}}",
+                                               "ids": [four[0].pk]})
+    assert response.status_code == 400 and "Message: Unknown merge field {{nick}}" in response.content.decode()
+    assert not Job.objects.exists() and not Message.objects.exists()
