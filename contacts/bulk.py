@@ -179,7 +179,8 @@ def _clean_sms(user, scope, params) -> dict:
     template = None
     if template_id not in (None, ""):
         pk = _int(template_id)
-        template = SmsTemplate.objects.visible_to(user, VIEW).filter(pk=pk).first() if pk is not None else None
+        template = (SmsTemplate.objects.visible_to(user, VIEW).filter(pk=pk, kind=SmsTemplate.Kind.MESSAGE).first()
+                    if pk is not None else None)
         if template is None:
             raise ValidationError({"template": "Pick one of your organization's templates."})
     if not (body or "").strip() and template is None:

@@ -119,7 +119,8 @@ def bulk_apply(request):
     elif job.status == Job.Status.FAILED:
         messages.error(request, f"{what} failed: {job.error}")
     else:
-        note = f" {job.failed} could not be changed; see below." if job.failed else ""
+        verb = "texted" if job.params.get("action") == "send_sms" else "changed"
+        note = f" {job.failed} could not be {verb}; see below." if job.failed else ""
         messages.success(request, f"{what}: done for {job.succeeded} contact{'s' if job.succeeded != 1 else ''}."
                                   f"{note}")
     return redirect("contacts:bulk_detail", pk=job.pk)

@@ -99,8 +99,12 @@ def test_template(api, world, four, django_capture_on_commit_callbacks):
     ({"body": "Hi", "colour": "red"}, "colour"),
     ({"template": "nope"}, "template"),
     ({"template": 999_999}, "template"),
+    ({"template": "reminder"}, "template"),            # an appointment-reminder template
 ])
 def test_bad_params_are_400_naming_the_field_and_nothing_is_created(api, world, four, params, field):
+    if params.get("template") == "reminder":
+        params = {"template": SmsTemplate.objects.create(organization=world.org, name="Reminder", kind="reminder",
+                                                         body="See you {{meeting_time}}").pk}
     response = post(api, world.alice, params=params, ids=[four[0].pk])
     assert response.status_code == 400, response.content
     assert field in response.json(), response.json()
@@ -190,7 +194,7 @@ def test_from_the_list_page(client, world, four, django_capture_on_commit_callba
         response = client.post("/contacts/bulk/", {"action": "send_sms", "sms_body": "Hi {{first_name}}",
                                                    "ids": [c.pk for c in four]}, follow=True)
     html = response.content.decode()
-    assert response.status_code == 200 and "done for 2 contacts" in html and "Not texted (2)" in html
+    assert response.status_code == 200 and "done for 2 contacts. 2 could not be texted" in html and "Not texted (2)" in html
     assert "landline" in html and "has not agreed" in html and "cannot be unsent" in html
     assert sorted(Message.objects.values_list("body", flat=True)) == ["Hi Ann", "Hi Ben"]
 
