@@ -60,7 +60,12 @@ ACTIONS = {
     "set_custom_field": ("Set custom field", CHANGE, ("key", "value")),
     "delete": ("Move to trash", DELETE, ()),
     "restore": ("Restore from trash", CHANGE, ()),
+    "send_sms": ("Send SMS", CHANGE, ("body", "template")),
 }
+# Parameters an action may leave out (send_sms: a body, a template, or both).
+OPTIONAL = {"send_sms": ("body", "template")}
+# Actions that cannot be undone (a text cannot be unsent).
+NOT_UNDOABLE = {"send_sms": "Text messages cannot be unsent: a bulk SMS cannot be undone."}
 # Simple columns the field actions set: action -> (model field, its column).
 _COLUMNS = {"assign_owner": ("owner", "owner_id"), "assign_team": ("team", "team_id"),
             "set_stage": ("lifecycle_stage", "lifecycle_stage")}
@@ -100,7 +105,8 @@ def clean_params(user, action: str, params) -> dict:
         raise ValidationError({"params": "Give the parameters as an object."})
     expected = ACTIONS[action][2]
     errors = {name: "Unknown parameter for this action." for name in params if name not in expected}
-    errors.update({name: "This parameter is required." for name in expected if name not in params})
+    errors.update({name: "This parameter is required." for name in expected
+                   if name not in params and name not in OPTIONAL.get(action, ())})
     if errors:
         raise ValidationError(errors)
     org = scope.organization_id
@@ -153,7 +159,40 @@ def clean_params(user, action: str, params) -> dict:
             except ValueError as exc:
                 raise ValidationError({"value": f"{definition.label}: {exc}"}) from None
         cleaned.update(key=key, value=value)
+    elif action == "send_sms":
+        cleaned.update(_clean_sms(user, scope, params))
     return cleaned
+
+
+def _clean_sms(user, scope, params) -> dict:
+    """A body, or an SmsTemplate of the user's organization (or both: the body is sent, the template
+    recorded), checked as the send form checks it: not empty, at most MAX_SEGMENTS segments, known
+    merge fields only. Per-contact problems (consent, number) are reported row by row."""
+    from messaging import services as sms
+    from messaging.models import SmsTemplate
+
+    if not scope.can_write:
+        raise PermissionDenied("Your role is read-only: you cannot send text messages.")
+    body, template_id = params.get("body"), params.get("template")
+    if body is not None and not isinstance(body, str):
+        raise ValidationError({"body": "Give the message as text."})
+    template = None
+    if template_id not in (None, ""):
+        pk = _int(template_id)
+        template = (SmsTemplate.objects.visible_to(user, VIEW).filter(pk=pk, kind=SmsTemplate.Kind.MESSAGE).first()
+                    if pk is not None else None)
+        if template is None:
+            raise ValidationError({"template": "Pick one of your organization's templates."})
+    if not (body or "").strip() and template is None:
+        raise ValidationError({"body": "Write a message or pick a template."})
+    field = "body" if (body or "").strip() else "template"
+    text = body if field == "body" else template.body
+    try:
+        sms.check_body(text)
+        sms.check_template_text(text)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.message_dict["body"]}) from None
+    return {"body": body if field == "body" else "", "template": template.pk if template else None}
 
 
 def clean_ids(ids) -> list[int]:
@@ -253,6 +292,8 @@ def start_undo(user, operation: Job, *, send_options=None) -> Job:
         raise ValidationError({"operation": "Not a bulk operation on contacts."})
     if operation.params.get("action") == UNDO:
         raise ValidationError({"operation": "An undo cannot itself be undone."})
+    if operation.params.get("action") in NOT_UNDOABLE:
+        raise ValidationError({"operation": NOT_UNDOABLE[operation.params["action"]]})
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=operation.pk)
         if locked.status not in UNDOABLE:
@@ -536,6 +577,29 @@ def _apply_restore(job, todo, params, items):
     _untrash(job, trashed, items)
 
 
+def _apply_send_sms(job, todo, params, items):
+    """Queue one text per contact through messaging.services.send_sms (which sends after commit,
+    within the sender's rate, with retries). A contact that cannot be texted (no consent, opted
+    out, no mobile number, a landline) is "skipped" with the reason; the others go on."""
+    from messaging import services as sms
+    from messaging.models import SmsTemplate
+
+    template = SmsTemplate.objects.filter(pk=params["template"]).first() if params.get("template") else None
+    actor = User.objects.get(pk=job.actor_id)
+    contacts = Contact.objects.filter(pk__in=[c.pk for c in todo]).select_related("owner").order_by("pk")
+    for contact in contacts:
+        try:
+            message = sms.send_sms(actor, contact, body=params.get("body") or None, template=template, job=job)
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            items[contact.pk] = _item(job, contact.pk, Outcome.SKIPPED, field=field, message=" ".join(messages)[:500])
+        except PermissionDenied as exc:
+            items[contact.pk] = _item(job, contact.pk, Outcome.FORBIDDEN, message=str(exc)[:500])
+        else:
+            items[contact.pk] = _item(job, contact.pk, Outcome.CHANGED, field="sms",
+                                      after={"message": message.pk, "status": message.status})
+
+
 APPLY = {
     "assign_owner": _apply_column("assign_owner"),
     "assign_team": _apply_column("assign_team"),
@@ -545,6 +609,7 @@ APPLY = {
     "remove_tags": _apply_tags(False),
     "delete": _apply_delete,
     "restore": _apply_restore,
+    "send_sms": _apply_send_sms,
 }
 
 
@@ -732,4 +797,12 @@ def describe(job: Job) -> str:
     if action == "set_custom_field":
         value = params.get("value")
         return f"{label}: {params.get('key')} = {'(cleared)' if value is None else value}"
+    if action == "send_sms":
+        from messaging.models import SmsTemplate
+
+        if params.get("body"):
+            body = params["body"]
+            return f"{label}: “{body[:60]}{'…' if len(body) > 60 else ''}”"
+        template = SmsTemplate.objects.filter(pk=params.get("template")).first()
+        return f"{label}: template {template or '(deleted)'}"
     return label

@@ -32,6 +32,8 @@ class BulkActionForm(forms.Form):
     lifecycle_stage = forms.ChoiceField(required=False, choices=[("", "—"), *LifecycleStage.choices])
     cf_key = forms.CharField(required=False)
     cf_value = forms.CharField(required=False)
+    sms_body = forms.CharField(required=False, strip=False)
+    sms_template = forms.CharField(required=False)
     # `ids` and `tags` repeat: read with getlist.
     select_all = forms.BooleanField(required=False)
     filters = forms.CharField(required=False)  # the list's query string
@@ -48,6 +50,8 @@ class BulkActionForm(forms.Form):
             return {"lifecycle_stage": data.get("lifecycle_stage", "")}
         if action == "set_custom_field":
             return {"key": data.get("cf_key", ""), "value": data.get("cf_value", "")}
+        if action == "send_sms":
+            return {"body": data.get("sms_body", ""), "template": data.get("sms_template") or None}
         return {}
 
 
@@ -75,11 +79,17 @@ def bulk_params(request):
     elif action == "set_custom_field":
         context["custom_fields"] = CustomFieldDefinition.objects.filter(
             organization_id=scope.organization_id, model="contact")
+    elif action == "send_sms":
+        from messaging.models import SmsTemplate
+
+        context["sms_templates"] = (SmsTemplate.objects.visible_to(request.user)
+                                    .filter(kind=SmsTemplate.Kind.MESSAGE).order_by("name"))
     return render(request, "contacts/_bulk_params.html", context)
 
 
 def _message(errors: dict) -> str:
     labels = {"cf_key": "Custom field", "key": "Custom field", "value": "Value", "lifecycle_stage": "Stage",
+              "body": "Message", "template": "Template",
               "ids": "Selection", "filters": "Filters"}
     return " ".join(f"{labels.get(name, name.replace('_', ' ').capitalize())}: {' '.join(msgs)}"
                     for name, msgs in errors.items())
@@ -109,7 +119,8 @@ def bulk_apply(request):
     elif job.status == Job.Status.FAILED:
         messages.error(request, f"{what} failed: {job.error}")
     else:
-        note = f" {job.failed} could not be changed; see below." if job.failed else ""
+        verb = "texted" if job.params.get("action") == "send_sms" else "changed"
+        note = f" {job.failed} could not be {verb}; see below." if job.failed else ""
         messages.success(request, f"{what}: done for {job.succeeded} contact{'s' if job.succeeded != 1 else ''}."
                                   f"{note}")
     return redirect("contacts:bulk_detail", pk=job.pk)
@@ -145,7 +156,9 @@ def bulk_detail(request, pk):
         "errors_shown": ERRORS_SHOWN,
         "undone_by": job.undone_by.order_by("-id").first(),
         "can_undo": (job.can_change and job.status in bulk.UNDOABLE and job.params.get("action") != bulk.UNDO
-                     and job.succeeded > 0),
+                     and job.params.get("action") not in bulk.NOT_UNDOABLE and job.succeeded > 0),
+        "not_undoable": bulk.NOT_UNDOABLE.get(job.params.get("action"), ""),
+        "not_done_label": "Not texted" if job.params.get("action") == "send_sms" else "Not changed",
         "can_cancel": job.can_change and job.is_active,
     }
     template = "contacts/_bulk_status.html" if wants_partial(request) else "contacts/bulk_detail.html"

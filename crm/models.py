@@ -434,8 +434,9 @@ class JobItem(models.Model):
         FORBIDDEN = "forbidden", "Not allowed"
         INVALID = "invalid", "Invalid"
         CONFLICT = "conflict", "Changed since"
+        SKIPPED = "skipped", "Skipped"  # left out on purpose, e.g. a contact that cannot be texted
 
-    ERRORS = (Outcome.NOT_FOUND, Outcome.FORBIDDEN, Outcome.INVALID, Outcome.CONFLICT)
+    ERRORS = (Outcome.NOT_FOUND, Outcome.FORBIDDEN, Outcome.INVALID, Outcome.CONFLICT, Outcome.SKIPPED)
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items", db_index=False)

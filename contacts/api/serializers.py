@@ -219,7 +219,8 @@ class BulkRequestSerializer(ContactSelectionSerializer):
     params = serializers.JSONField(required=False, default=dict, help_text=(
         "assign_owner: {owner: user id or null}; assign_team: {team: id or null}; add_tags / remove_tags: "
         "{tags: [tag ids]}; set_stage: {lifecycle_stage}; set_custom_field: {key, value (null clears)}; "
-        "delete / restore: {}."))
+        "delete / restore: {}; send_sms: {body: text, and/or template: SMS template id} (not undoable; "
+        "contacts that cannot be texted are \"skipped\" with the reason)."))
 
 
 class BulkResultRowSerializer(serializers.Serializer):
