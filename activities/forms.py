@@ -4,8 +4,11 @@ validate the same way; a service's ValidationError is shown on the field it name
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from activities.assignees import assignable_users
@@ -85,12 +88,50 @@ class CallForm(QuickAddForm):
                              **({"duration_minutes": data["duration"]} if data["duration"] is not None else {})}}
 
 
+class _Refused(Exception):
+    """The activity was refused (errors already on the form): roll back what came with it."""
+
+
 class MeetingForm(QuickAddForm):
     kind, label = "meeting", "Meeting"
     subject = forms.CharField(label="Title", max_length=255)
     occurred_at = forms.DateTimeField(label="Date and time", widget=DATETIME_WIDGET)
     location = forms.CharField(label="Place", max_length=255, required=False)
     body = forms.CharField(label="Notes", widget=forms.Textarea(attrs={"rows": 2}), max_length=10000, required=False)
+
+    reminder = forms.TypedChoiceField(
+        label="Text a reminder", coerce=int, empty_value=None, required=False,
+        choices=[("", "No reminder"), (60, "1 hour before"), (24 * 60, "24 hours before"),
+                 (48 * 60, "2 days before")],
+        help_text="An SMS with the time and place, moved or cancelled with the meeting.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.subject._meta.model_name != "contact":
+            del self.fields["reminder"]
+
+    def save(self) -> Activity | None:
+        """The meeting and its reminder together: a reminder that cannot be sent (no consent, a
+        landline, too soon) leaves no meeting behind, and its reason shows on the field."""
+        minutes = self.cleaned_data.get("reminder")
+        if not minutes:
+            return super().save()
+        from messaging.reminders import schedule_reminder
+
+        try:
+            with transaction.atomic():
+                meeting = super().save()
+                if meeting is None:
+                    raise _Refused
+                schedule_reminder(self.user, meeting, before=timedelta(minutes=minutes))
+                return meeting
+        except _Refused:
+            return None
+        except ValidationError as exc:
+            self.add_error("reminder", exc.messages)
+        except PermissionDenied as exc:
+            self.add_error("reminder", str(exc))
+        return None
 
     def activity_data(self):
         data = self.cleaned_data

@@ -134,7 +134,9 @@ def merge_values(contact: Contact, meeting: Activity | None = None) -> dict[str,
     if meeting is not None:
         local = meeting.occurred_at.astimezone(contact_timezone(contact))
         values["meeting_time"] = dateformat.format(local, "D, M j \\a\\t g:i A")
-        values["meeting_place"] = (meeting.metadata or {}).get("place") or meeting.subject
+        metadata = meeting.metadata or {}
+        # The timeline's meeting form stores "location"; the API may send "place".
+        values["meeting_place"] = metadata.get("place") or metadata.get("location") or meeting.subject
     return values
 
 

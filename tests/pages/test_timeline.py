@@ -294,3 +294,32 @@ def test_dates_are_shown_and_read_in_the_members_time_zone(client, world, alices
     assert "May 6, 2031 · 10:30" in body(client.get(f"/contacts/{alices_contact.pk}/"))
     client.force_login(world.admin)  # no zone of their own: the site's (UTC here)
     assert "May 6, 2031 · 01:30" in body(client.get(f"/contacts/{alices_contact.pk}/"))
+
+
+def test_a_meeting_can_carry_a_text_reminder(client, world, alices_contact, settings):
+    from messaging.models import Message
+    from tests.messaging.conftest import texting_contact
+
+    tess = texting_contact(world)  # SMS consent and a mobile number
+    client.force_login(world.alice)
+    when = (timezone.localtime() + datetime.timedelta(days=3)).replace(hour=15, minute=0)
+    response = add(client, tess, "meeting", {"subject": "Demo", "occurred_at": when.strftime("%Y-%m-%dT%H:%M"),
+                                             "location": "Café Luna", "reminder": "1440"}, **HX)
+    assert response.status_code == 200
+    meeting = Activity.objects.get(subject="Demo")
+    reminder = Message.objects.get(reminder_for=meeting)
+    assert reminder.status == "scheduled"
+    assert reminder.scheduled_for == meeting.occurred_at - datetime.timedelta(days=1)
+    assert "Café Luna" in reminder.body
+
+
+def test_a_reminder_that_cannot_be_sent_leaves_no_meeting(client, world, alices_contact):
+    from messaging.models import Message
+
+    client.force_login(world.alice)  # alices_contact has no SMS consent
+    when = (timezone.localtime() + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = add(client, alices_contact, "meeting", {"subject": "Demo", "occurred_at": when, "reminder": "60"},
+                   **HX)
+    assert response.status_code == 400
+    assert "text messages" in body(response)
+    assert not Activity.objects.filter(subject="Demo").exists() and not Message.objects.exists()
