@@ -184,10 +184,10 @@ def receive_message(organization: Organization, params) -> InboundResult:
 def _store_inbound(organization, params, sid, sender, body) -> Message:
     number = e164(sender)
     contact = match_contact(organization.pk, number)
-    if contact is None and number and phonenumbers.is_valid_number(phonenumbers.parse(number, None)):
+    parsed = phonenumbers.parse(number, None) if contact is None and number else None
+    if parsed is not None and phonenumbers.is_valid_number(parsed):
         contact = create_contact(organization=organization, data={
-            "first_name": phonenumbers.format_number(phonenumbers.parse(number, None),
-                                                     phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+            "first_name": phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
             "mobile": number, "source": Source.INBOUND_SMS, "source_detail": "First text to the SMS number",
         })
     try:
