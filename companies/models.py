@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -10,7 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Collate
 
-from pgvector.django import VectorField
+from pgvector.django import HnswIndex, VectorField
 from phonenumber_field.modelfields import PhoneNumberField
 
 from crm.custom_fields import clean_custom_fields
@@ -65,6 +66,15 @@ class Address(models.Model):
     pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["embedding", "search_name"], exclude_auto=True)),
     pghistory.DeleteEvent(),
     exclude=["embedding", "search_name"],
+)
+@pgtrigger.register(
+    # As for contacts: a change to the text the embedding is made of clears it for re-embedding.
+    pgtrigger.Trigger(
+        name="company_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange("name", "domain", "industry", "size_band", "city", "country", "description",
+                                      "custom_fields"),
+        func="NEW.embedding := NULL; RETURN NEW;",
+    ),
 )
 class Company(SoftDeleteMixin, OrgModel, Address):
     class Size(models.TextChoices):
@@ -127,6 +137,10 @@ class Company(SoftDeleteMixin, OrgModel, Address):
             models.Index(fields=["organization", "industry"]),
             models.Index(fields=["organization", "deleted_at"], name="company_org_deleted_idx",
                          condition=Q(deleted_at__isnull=False)),
+            HnswIndex(fields=["embedding"], name="company_embedding_hnsw", m=16, ef_construction=64,
+                      opclasses=["vector_cosine_ops"]),
+            models.Index(fields=["organization", "id"], name="company_embedding_pending_idx",
+                         condition=Q(embedding__isnull=True, deleted_at__isnull=True)),
         ]
 
     def __str__(self):
@@ -142,7 +156,10 @@ class Company(SoftDeleteMixin, OrgModel, Address):
         return None
 
     def save(self, *args, **kwargs):
+        from contacts.semantic import save_kwargs
+
         self.search_name = fold(self.name)
+        kwargs = save_kwargs(self, kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"search_name"}
@@ -150,6 +167,9 @@ class Company(SoftDeleteMixin, OrgModel, Address):
         renamed = (name_saved and self.pk is not None
                    and not Company.objects.filter(pk=self.pk, name=self.name).exists())
         super().save(*args, **kwargs)
+        from contacts.semantic import schedule
+
+        schedule()  # re-embeds the company if its text changed (the trigger cleared the embedding)
         if renamed:
             from contacts.models import refresh_company_names
 

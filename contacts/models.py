@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce, Collate, Lower, Trim
 from django.contrib.postgres.indexes import OpClass
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
-from pgvector.django import VectorField
+from pgvector.django import HnswIndex, VectorField
 from phonenumber_field.modelfields import PhoneNumberField
 
 from companies.models import Address, validate_timezone
@@ -104,6 +104,16 @@ _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_na
     pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=_CONTACT_UNTRACKED, exclude_auto=True)),
     pghistory.DeleteEvent(),
     exclude=_CONTACT_UNTRACKED,
+)
+@pgtrigger.register(
+    # A change to any text the embedding is made of (contacts.semantic.contact_text) clears the
+    # embedding, whatever path wrote it (form, API, import, bulk edit); the worker re-embeds it.
+    pgtrigger.Trigger(
+        name="contact_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange("first_name", "middle_name", "last_name", "job_title", "department",
+                                      "company_name", "industry", "description", "custom_fields"),
+        func="NEW.embedding := NULL; RETURN NEW;",
+    ),
 )
 class Contact(SoftDeleteMixin, OrgModel, Address):
     team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
@@ -235,6 +245,12 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
             models.Index(F("organization"), Collate("email", "C"), name="contact_email_prefix_idx"),
             GinIndex(OpClass("phone_digits", name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
             GinIndex(fields=["search_vector"], name="contact_search_vector_gin"),
+            # Semantic search: HNSW over cosine distance (pgvector >= 0.8 for iterative scans).
+            HnswIndex(fields=["embedding"], name="contact_embedding_hnsw", m=16, ef_construction=64,
+                      opclasses=["vector_cosine_ops"]),
+            # What the embedding worker still has to do.
+            models.Index(fields=["organization", "id"], name="contact_embedding_pending_idx",
+                         condition=Q(embedding__isnull=True, deleted_at__isnull=True)),
         ]
 
     def __str__(self):
@@ -293,7 +309,10 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
             setattr(self, name, value)
 
     def save(self, *args, **kwargs):
+        from contacts.semantic import save_kwargs
+
         self.derive_fields()
+        kwargs = save_kwargs(self, kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             update_fields = set(update_fields)
@@ -303,6 +322,9 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)
+        from contacts.semantic import schedule
+
+        schedule()  # re-embeds the contact if its text changed (the trigger cleared the embedding)
 
 
 class BelongsToContact:
@@ -361,7 +383,20 @@ class ContactUserObjectPermission(UserObjectPermissionBase):
         indexes = [models.Index(fields=["user", "content_object"])]
 
 
+_TAGS_CHANGED = "UPDATE contacts_contact SET embedding = NULL WHERE embedding IS NOT NULL AND id IN " \
+                "(SELECT contact_id FROM changed); RETURN NULL;"
+
+
 @pghistory.track()
+@pgtrigger.register(
+    # Tags are part of a contact's embedding text: adding or removing one makes it stale.
+    pgtrigger.Trigger(name="contact_tag_added_embedding_stale", when=pgtrigger.After, operation=pgtrigger.Insert,
+                      level=pgtrigger.Statement, referencing=pgtrigger.Referencing(new="changed"),
+                      func=_TAGS_CHANGED),
+    pgtrigger.Trigger(name="contact_tag_removed_embedding_stale", when=pgtrigger.After, operation=pgtrigger.Delete,
+                      level=pgtrigger.Statement, referencing=pgtrigger.Referencing(old="changed"),
+                      func=_TAGS_CHANGED),
+)
 class ContactTag(BelongsToContact, OrgModel):
     # Indexed by the (contact, tag) constraint and the (tag, contact) index.
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, db_index=False)

@@ -147,12 +147,7 @@ def full_text(user, text: str, queryset=None, limit: int = 20) -> FullTextResult
         return FullTextResult()
     query = SearchQuery(raw, search_type="raw", config="simple")
     visible = queryset if queryset is not None else Contact.objects.visible_to(user)
-    # The newest matches are the candidates: PostgreSQL picks the GIN index for a rare
-    # word and the (organization, created_at) order for a common one, and stops early.
-    candidates = list(visible.filter(search_vector=query).order_by("-created_at", "-id")
-                      .values_list("pk", *FACET_COLUMNS)[: RANK_CANDIDATES + 1])
-    capped = len(candidates) > RANK_CANDIDATES
-    candidates = candidates[:RANK_CANDIDATES]
+    candidates, capped = _text_candidates(visible, query, *FACET_COLUMNS)
     if not candidates:
         return FullTextResult()
     options = {"start_sel": _START, "stop_sel": _STOP, "highlight_all": True}
@@ -172,6 +167,15 @@ def full_text(user, text: str, queryset=None, limit: int = 20) -> FullTextResult
         row.name_hl, row.company_hl, row.email_hl, row.title_hl = map(
             highlight, (row.name_hl, row.company_hl, row.email_hl, row.title_hl))
     return FullTextResult(contacts=rows, facets=facets(candidates), capped=capped)
+
+
+def _text_candidates(visible, query, *columns) -> tuple[list[tuple], bool]:
+    """(pk, *columns) of the newest RANK_CANDIDATES matches, and whether there were more.
+    PostgreSQL picks the GIN index for a rare word and the (organization, created_at) order for
+    a common one, and stops early."""
+    rows = list(visible.filter(search_vector=query).order_by("-created_at", "-id")
+                .values_list("pk", *columns)[: RANK_CANDIDATES + 1])
+    return rows[:RANK_CANDIDATES], len(rows) > RANK_CANDIDATES
 
 
 def highlight(headline: str):
@@ -215,3 +219,129 @@ def facets(rows) -> dict[str, list[tuple]]:
         "company": top(companies),
         "tag": top(tags, tag_names),
     }
+
+
+# --- Ranked search by words, names and meaning (the search page's "by meaning" and /api/search/?mode=)
+
+MODES = ("hybrid", "semantic", "text")
+# Each way of matching proposes this many contacts; reciprocal-rank fusion merges the lists.
+FUSION_CANDIDATES = 50
+RRF_K = 60
+_FIELD_LABELS = (("display_name", "name"), ("email", "email"), ("company_name", "company"),
+                 ("job_title", "job title"), ("department", "department"), ("industry", "industry"),
+                 ("description", "notes"))
+
+
+@dataclass
+class RankedHit:
+    contact: Contact
+    score: float
+    reasons: list[str]
+    similarity: float | None = None  # cosine similarity to the query, when found by meaning
+
+
+def _ranked_by_text(visible, text: str) -> list[int]:
+    raw = to_tsquery(text)
+    if raw is None:
+        return []
+    query = SearchQuery(raw, search_type="raw", config="simple")
+    candidates, _ = _text_candidates(visible, query)
+    if not candidates:
+        return []
+    return list(Contact.objects.filter(pk__in=[row[0] for row in candidates])
+                .annotate(rank=SearchRank(F("search_vector"), query)).order_by("-rank", "-id")
+                .values_list("pk", flat=True)[:FUSION_CANDIDATES])
+
+
+def _ranked_by_name(visible, organization_id: int, text: str) -> list[tuple[int, float]]:
+    """Contacts whose name starts with the typed words or with their typo corrections (from the
+    organization's name vocabulary), most similar (trigram) first."""
+    from django.contrib.postgres.search import TrigramSimilarity
+
+    folded = fold(text)[:MAX_QUERY_LENGTH]
+    if not folded or len(folded) < 3 or any(ch.isdigit() for ch in folded) or "@" in folded \
+            or len(folded.split()) > 4:
+        return []
+    keyed = with_prefix_keys(visible)
+    ids = []
+    for phrase in [folded, *corrections(organization_id, folded)[:3]]:
+        for condition, order in _name_branches(phrase):
+            ids.extend(keyed.filter(condition).order_by(order, "id").values_list("pk", flat=True)[:FUSION_CANDIDATES])
+    if not ids:
+        return []
+    return list(Contact.objects.filter(pk__in=set(ids)).annotate(similarity=TrigramSimilarity("search_name", folded))
+                .order_by("-similarity", "id").values_list("pk", "similarity")[:FUSION_CANDIDATES])
+
+
+def _matched_fields(contact, words: list[str]) -> list[str]:
+    """'matched 'fintech' in notes, industry' for each query word found in a field."""
+    reasons = []
+    for word in words:
+        fields = [label for attr, label in _FIELD_LABELS
+                  if any(token.startswith(word) for token in _WORD.findall(fold(getattr(contact, attr) or "")))]
+        if fields:
+            reasons.append(f"matched '{word}' in {', '.join(fields)}")
+    return reasons
+
+
+def ranked_search(user, text: str, *, queryset=None, mode: str = "hybrid", limit: int = 20) -> list[RankedHit]:
+    """Contacts matching `text` by words (full-text rank), by name (typo-tolerant, trigram
+    similarity) and by meaning (embedding nearest neighbours), fused by reciprocal rank, each
+    with the reasons it was found. `queryset` (visibility + filters) bounds every branch inside
+    its own query, so a filter never removes hits after a LIMIT."""
+    from contacts import semantic
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    text = text.strip()[:MAX_QUERY_LENGTH]
+    scope = Scope.of(user)
+    if not text or scope is None:
+        return []
+    visible = queryset if queryset is not None else Contact.objects.visible_to(user)
+    lists: dict[str, list[int]] = {}
+    name_similarity: dict[int, float] = {}
+    meaning: dict[int, float] = {}
+    if mode in ("hybrid", "text"):
+        lists["text"] = _ranked_by_text(visible, text)
+        by_name = _ranked_by_name(visible, scope.organization_id, text)
+        name_similarity = dict(by_name)
+        lists["name"] = [pk for pk, _ in by_name]
+    if mode in ("hybrid", "semantic"):
+        found = semantic.nearest(visible, semantic.embed_query(text), FUSION_CANDIDATES)
+        meaning = {pk: 1.0 - distance for pk, distance in found}
+        lists["meaning"] = [pk for pk, _ in found]
+    scores: dict[int, float] = {}
+    for ranked in lists.values():
+        for position, pk in enumerate(ranked):
+            scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + position + 1)
+    top = sorted(scores, key=lambda pk: (-scores[pk], pk))[:limit]
+    contacts = Contact.objects.in_bulk(top)
+    words = _WORD.findall(fold(text))[:8]
+    text_hits = set(lists.get("text", []))
+    hits = []
+    for pk in top:
+        contact = contacts.get(pk)
+        if contact is None:
+            continue
+        reasons = _matched_fields(contact, words) if pk in text_hits else []
+        if pk in name_similarity:
+            reasons.append(f"name similar to '{text}' ({name_similarity[pk]:.2f})")
+        if pk in meaning:
+            reasons.append(f"close in meaning to '{text}' ({meaning[pk]:.2f})")
+        hits.append(RankedHit(contact, scores[pk], reasons, meaning.get(pk)))
+    return hits
+
+
+@dataclass
+class Similar:
+    contact: Contact
+    similarity: float
+
+
+def similar_contacts(user, contact, limit: int = 5) -> list[Similar]:
+    """The contacts the user may see that are closest in meaning to `contact`."""
+    from contacts import semantic
+
+    found = semantic.similar_to(Contact.objects.visible_to(user), contact, limit)
+    contacts = Contact.objects.in_bulk([pk for pk, _ in found])
+    return [Similar(contacts[pk], 1.0 - distance) for pk, distance in found if pk in contacts]

@@ -36,3 +36,28 @@ def purge_expired_exports() -> list[int]:
     from contacts import exports
 
     return exports.purge_expired()
+
+
+@shared_task
+def embed_pending() -> int:
+    """After saves (debounced) and every minute from beat: embed contacts and companies whose
+    embedding is missing or was cleared by a change. One run at a time."""
+    from django.core.cache import cache
+
+    from contacts import semantic
+
+    if not cache.add("embeddings:running", 1, timeout=600):
+        return 0
+    try:
+        return semantic.embed_pending()
+    finally:
+        cache.delete("embeddings:running")
+
+
+@shared_task
+def run_embedding_backfill(job_id: int) -> str | None:
+    """Run or resume the embedding of a whole organization (contacts.semantic, `manage.py embed`)."""
+    from contacts import semantic
+
+    job = semantic.run_backfill(job_id)
+    return job.status if job is not None else None

@@ -27,6 +27,7 @@ urlpatterns = [
     path("exports/<int:pk>/download/<str:token>/", export_views.export_download, name="export_download"),
     path("exports/<int:pk>/cancel/", export_views.export_cancel, name="export_cancel"),
     path("<int:pk>/vcard/", export_views.contact_vcard, name="vcard"),
+    path("<int:pk>/similar/", views.contact_similar, name="similar"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
     path("<int:pk>/edit/custom-fields/", views.contact_custom_fields, name="custom_fields"),

@@ -144,6 +144,19 @@ def contact_detail(request, pk):
 
 
 @login_required
+def contact_similar(request, pk):
+    """The "Similar contacts" card (loaded after the page): closest in meaning, among those the
+    user may see."""
+    from contacts.search import similar_contacts
+
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk)
+    pending = contact.embedding is None
+    return render(request, "contacts/_similar.html", {
+        "contact": contact, "pending": pending,
+        "similar": [] if pending else similar_contacts(request.user, contact, 5)})
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def contact_create(request):
     require_writer(request.user)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from contacts.filters import ContactFilter
 from contacts.models import Contact
-from contacts.search import MAX_QUERY_LENGTH, autocomplete, full_text, labelled_facets
+from contacts.search import MAX_QUERY_LENGTH, MODES, autocomplete, full_text, labelled_facets, ranked_search
 from crm.pages import bad_request, filter_label
 
 SUGGESTIONS = 8
@@ -47,12 +47,23 @@ def search_page(request):
     q = request.GET.get("q", "").strip()
     if len(q) > MAX_QUERY_LENGTH:
         return bad_request(request, f"Search for at most {MAX_QUERY_LENGTH} characters.", title="Search too long")
-    filterset = ContactFilter({k: v for k, v in request.GET.lists() if k != "q"}, request=request,
+    mode = request.GET.get("mode", "text")
+    if mode not in MODES:
+        return bad_request(request, f"Search by one of: {', '.join(MODES)}.", title="Unknown kind of search")
+    filterset = ContactFilter({k: v for k, v in request.GET.lists() if k not in ("q", "mode")}, request=request,
                               queryset=Contact.objects.visible_to(request.user))
     if not filterset.is_valid():
         problems = "; ".join(f"{filter_label(filterset.form, name)}: {' '.join(errors)}"
                              for name, errors in filterset.errors.items())
         return bad_request(request, problems, title="Some filters don't make sense")
+    if q and mode != "text":
+        # "By meaning": words, names and meaning fused, each hit with why it matched.
+        return render(request, "contacts/search.html", {
+            "q": q, "mode": mode, "hits": ranked_search(request.user, q, queryset=filterset.qs, mode=mode),
+            "narrowed": any(k not in ("q", "mode") for k in request.GET),
+            "clear_url": f"?{urlencode({'q': q, 'mode': mode})}",
+            "text_url": f"?{urlencode({'q': q})}",
+        })
     result = full_text(request.user, q, queryset=filterset.qs) if q else None
     facets = []
     if result is not None:
@@ -67,9 +78,9 @@ def search_page(request):
                                 "active": param is not None and str(value) in request.GET.getlist(param)})
             if entries:
                 facets.append({"title": _FACET_TITLES[key], "entries": entries})
-    narrowed = any(k != "q" for k in request.GET)
+    narrowed = any(k not in ("q", "mode") for k in request.GET)
     return render(request, "contacts/search.html", {
-        "q": q, "result": result, "facets": facets, "narrowed": narrowed,
+        "q": q, "mode": mode, "result": result, "facets": facets, "narrowed": narrowed,
         "clear_url": f"?{urlencode({'q': q})}",
         "list_url": f"{reverse('contacts:list')}?{urlencode({'q': q})}",
     })

@@ -268,6 +268,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-daily-digests": {"task": "activities.tasks.send_daily_digests",
                            "schedule": crontab(minute=0, hour=env_int("KITH_DIGEST_HOUR", 7))},
     "send-due-messages": {"task": "messaging.tasks.send_due_messages", "schedule": 60.0},
+    # Catch-all for writers that bypass save() (imports, bulk edits, tag changes).
+    "embed-pending": {"task": "contacts.tasks.embed_pending", "schedule": 60.0},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
@@ -291,6 +293,8 @@ TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 # SMS backend when an organization keeps the platform default: "console" (stored and printed,
 # nothing leaves the machine) unless set to "twilio".
 KITH_SMS_BACKEND = os.environ.get("KITH_SMS_BACKEND", "console")
+# Text embeddings for search by meaning (crm.embeddings): a class with `dimensions` and `encode(texts)`.
+KITH_EMBEDDING_BACKEND = os.environ.get("KITH_EMBEDDING_BACKEND", "crm.embeddings.MiniLMBackend")
 # Dotted path of a twilio.http.http_client.TwilioHttpClient subclass the Twilio Client uses
 # (empty: the SDK's own); tests put a fake answering at the HTTP layer here.
 KITH_TWILIO_HTTP_CLIENT = os.environ.get("KITH_TWILIO_HTTP_CLIENT", "")

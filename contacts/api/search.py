@@ -4,7 +4,7 @@ Both answer only from what the caller may see (contacts.search starts from visib
 from __future__ import annotations
 
 from django_filters import utils as filter_utils
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from contacts.filters import ContactFilter
 from contacts.models import Contact
-from contacts.search import MAX_QUERY_LENGTH, autocomplete, full_text, labelled_facets
+from contacts.search import MAX_QUERY_LENGTH, MODES, autocomplete, full_text, labelled_facets, ranked_search
 from crm.api.views import IsOrganizationMember, check_query_params
 
 
@@ -56,6 +56,33 @@ class FullTextSerializer(serializers.Serializer):
                                                 "covers the 1,000 newest matches.")
 
 
+class RankedHitSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="contact.id")
+    display_name = serializers.CharField(source="contact.display_name")
+    company_name = serializers.CharField(source="contact.company_name")
+    email = serializers.CharField(source="contact.email")
+    job_title = serializers.CharField(source="contact.job_title")
+    score = serializers.FloatField(help_text="Reciprocal-rank fusion score of the ways it matched.")
+    similarity = serializers.FloatField(allow_null=True, help_text="Cosine similarity to the query, when found "
+                                                                   "by meaning.")
+    reasons = serializers.ListField(child=serializers.CharField(), help_text='Why it matched, e.g. "matched '
+                                    "'fintech' in notes\" or \"close in meaning to 'payments startup CTO' (0.61)\".")
+
+
+class RankedSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=MODES)
+    results = RankedHitSerializer(many=True)
+
+
+def _filterset(request, exclude):
+    filterset = ContactFilter({k: v for k, v in request.query_params.lists() if k not in exclude},
+                              queryset=Contact.objects.visible_to(request.user), request=request)
+    check_query_params(request, exclude | set(filterset.filters))
+    if not filterset.is_valid():
+        raise filter_utils.translate_validation(filterset.errors)
+    return filterset
+
+
 def _query(request, *, required=True) -> str:
     q = request.query_params.get("q", "").strip()
     if required and not q:
@@ -66,25 +93,45 @@ def _query(request, *, required=True) -> str:
 
 
 class SearchView(APIView):
-    """Suggestions for a search box, from the first keystroke: contacts whose name (first or
-    last name first), email or phone starts with `q` (any format: "+1 415…", "(415) …"),
-    case- and accent-insensitive, corrected for typos; then companies whose name starts with it."""
+    """Without `mode`: suggestions for a search box, from the first keystroke: contacts whose
+    name (first or last name first), email or phone starts with `q` (any format: "+1 415…",
+    "(415) …"), case- and accent-insensitive, corrected for typos; then companies whose name
+    starts with it.
+
+    With `mode`: ranked contacts, each with the reasons it matched — `text` (full-text rank and
+    similar names), `semantic` (nearest in meaning: "payments startup CTO" finds a fintech's
+    chief technology officer), or `hybrid` (both, fused by reciprocal rank). The contact list's
+    filters narrow the results inside the search."""
 
     permission_classes = [IsAuthenticated, IsOrganizationMember]
     action = "search"
 
     @extend_schema(parameters=[OpenApiParameter("q", str, required=True),
-                               OpenApiParameter("limit", int, description="Contacts to return (1–25, default 10).")],
-                   responses=SuggestionsSerializer)
+                               OpenApiParameter("mode", str, enum=list(MODES),
+                                                description="Ranked search instead of suggestions."),
+                               OpenApiParameter("limit", int, description="Results to return (1–25, default 10; "
+                                                                          "1–50 with mode, default 20).")],
+                   responses={200: PolymorphicProxySerializer(component_name="SearchResults",
+                                                              serializers=[SuggestionsSerializer, RankedSerializer],
+                                                              resource_type_field_name=None)})
     def get(self, request):
-        check_query_params(request, {"q", "limit", "format"})
+        mode = request.query_params.get("mode")
+        if mode is None:
+            check_query_params(request, {"q", "limit", "format"})
+        elif mode not in MODES:
+            raise ValidationError({"mode": [f"Choose one of: {', '.join(MODES)}."]})
         q = _query(request)
+        most = 50 if mode else 25
         try:
-            limit = int(request.query_params.get("limit", 10))
+            limit = int(request.query_params.get("limit", 20 if mode else 10))
         except ValueError:
-            raise ValidationError({"limit": ["Give a whole number from 1 to 25."]}) from None
-        if not 1 <= limit <= 25:
-            raise ValidationError({"limit": ["Give a whole number from 1 to 25."]})
+            raise ValidationError({"limit": [f"Give a whole number from 1 to {most}."]}) from None
+        if not 1 <= limit <= most:
+            raise ValidationError({"limit": [f"Give a whole number from 1 to {most}."]})
+        if mode:
+            filterset = _filterset(request, {"q", "mode", "limit", "format"})
+            hits = ranked_search(request.user, q, queryset=filterset.qs, mode=mode, limit=limit)
+            return Response(RankedSerializer({"mode": mode, "results": hits}).data)
         hits = autocomplete(request.user, q, limit=limit)
         return Response(SuggestionsSerializer({"results": hits}).data)
 
@@ -100,11 +147,7 @@ class FullTextSearchView(APIView):
     @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses=FullTextSerializer)
     def get(self, request):
         q = _query(request)
-        filterset = ContactFilter({k: v for k, v in request.query_params.lists() if k not in {"q", "format"}},
-                                  queryset=Contact.objects.visible_to(request.user), request=request)
-        check_query_params(request, {"q", "format"} | set(filterset.filters))
-        if not filterset.is_valid():
-            raise filter_utils.translate_validation(filterset.errors)
+        filterset = _filterset(request, {"q", "format"})
         result = full_text(request.user, q, queryset=filterset.qs)
         facets = {key: [{"value": str(value), "label": label, "count": n} for value, label, n in counts]
                   for key, counts in labelled_facets(result.facets).items()}

@@ -342,3 +342,11 @@ class AssignmentRuleSerializer(OrgSerializer):
 
     def save_instance(self, instance, data):
         return save_rule(rule=instance, data=data)
+
+
+class SimilarContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="contact.id")
+    display_name = serializers.CharField(source="contact.display_name")
+    company_name = serializers.CharField(source="contact.company_name")
+    job_title = serializers.CharField(source="contact.job_title")
+    similarity = serializers.FloatField(help_text="Cosine similarity of the two contacts' embeddings (−1 to 1).")

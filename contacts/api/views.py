@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -12,13 +12,14 @@ from contacts.api.serializers import (
     AssignmentRuleSerializer, BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer,
     BulkRequestSerializer, ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer,
     ContactSerializer, FormLayoutPresetSerializer, FormLayoutSerializer, PhoneCheckResultSerializer,
-    PhoneCheckSerializer,
+    PhoneCheckSerializer, SimilarContactSerializer,
 )
 from contacts.filters import (
     CONTACT_ORDERINGS, AssignmentRuleFilter, BulkOperationFilter, ContactCompanyFilter, ContactFilter,
     ContactRelationshipFilter, FormLayoutFilter, contact_sort_key, saved_view_for,
 )
 from contacts.models import AssignmentRule, Contact, ContactCompany, ContactRelationship, FormLayout
+from contacts.search import similar_contacts
 from contacts.services import apply_preset, restore_contact, soft_delete_contact
 from crm.api.history import HistoryMixin
 from crm.api.views import OrgReadOnlyViewSet, OrgViewSet, TrashMixin, sorts
@@ -39,6 +40,10 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     trash_service = soft_delete_contact
     restore_service = restore_contact
 
+    def allowed_query_params(self) -> frozenset[str]:
+        extra = {"limit"} if self.action == "similar" else set()
+        return super().allowed_query_params() | extra
+
     def get_sort(self):
         # ?view=<id> without ?ordering= sorts as the saved view does.
         if not self.request.query_params.get("ordering"):
@@ -46,6 +51,23 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
             if view is not None and view.ordering in self.orderings:
                 return view.ordering, self.orderings[view.ordering]
         return super().get_sort()
+
+    @extend_schema(responses=SimilarContactSerializer(many=True),
+                   parameters=[OpenApiParameter("limit", int, description="How many (1–25, default 5).")])
+    @action(detail=True, methods=["get"], serializer_class=SimilarContactSerializer, filterset_class=None)
+    def similar(self, request, pk=None):
+        """Contacts closest in meaning to this one (name, title, company, industry, notes, tags,
+        custom text), among those the caller may see, nearest first. Empty until the contact's
+        embedding has been computed (seconds after a change)."""
+        contact = self.get_object()
+        try:
+            limit = int(request.query_params.get("limit", 5))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 25:
+            raise ValidationError({"limit": ["Give a whole number from 1 to 25."]})
+        found = similar_contacts(request.user, contact, limit)
+        return Response(SimilarContactSerializer(found, many=True).data)
 
     @extend_schema(request=ContactLinkSerializer, responses={201: ContactLinkSerializer})
     @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=ContactLinkSerializer)

