@@ -10,8 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('companies', '0005_embeddings'),
-        ('contacts', '0010_imports'),
+        ('companies', '0006_embeddings'),
+        ('contacts', '0012_merges'),
         ('crm', '0006_jobitem_skipped'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

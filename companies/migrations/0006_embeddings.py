@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('companies', '0004_company_soft_delete'),
+        ('companies', '0005_merged_into'),
         ('crm', '0006_jobitem_skipped'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
