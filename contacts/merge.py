@@ -82,6 +82,7 @@ ID_COLUMNS = {
     # the merged-away contact would otherwise delete the survivor).
     "contacts.ImportRow.contact_id": HISTORY,
     "crm.JobItem.object_id": HISTORY,
+    "admin.LogEntry.object_id": HISTORY,  # the Django admin's log of what was done to that record
     # The merges themselves.
     "contacts.Merge.survivor_id": HISTORY,
     "contacts.Merge.merged_ids": HISTORY,

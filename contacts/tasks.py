@@ -36,3 +36,12 @@ def purge_expired_exports() -> list[int]:
     from contacts import exports
 
     return exports.purge_expired()
+
+
+@shared_task
+def run_bulk_merge(job_id: int) -> str | None:
+    """Run or resume a bulk merge from its checkpoint (contacts.merge)."""
+    from contacts import merge
+
+    job = merge.run_bulk(job_id)
+    return job.status if job is not None else None
