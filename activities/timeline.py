@@ -191,9 +191,12 @@ _HEAVY = {
 }
 
 
-def _events(subject, cursor, limit, obj_ids=None):
+def _events(subject, cursor, limit):
     event_model = type(subject).pgh_event_model
-    rows = event_model.objects.filter(pgh_obj_id__in=obj_ids or [subject.pk])
+    # The subject's own changes and those of the records merged into it (contacts/merge.py:
+    # merged_into points at the final survivor, also through earlier merges), in the same query.
+    merged = type(subject).all_objects.filter(merged_into_id=subject.pk).values("pk")
+    rows = event_model.objects.filter(Q(pgh_obj_id=subject.pk) | Q(pgh_obj_id__in=merged))
     if cursor is not None:
         rows = rows.filter(_after("pgh_created_at", "pgh_id", CHANGE, cursor))
     return list(rows.select_related("pgh_context").order_by("-pgh_created_at", "-pgh_id")[:limit])
@@ -330,12 +333,7 @@ def page(user, subject, *, group: str = "all", cursor: str | None = None, page_s
     subject_key = f"{subject._meta.model_name}:{subject.pk}"
     after = _decode(cursor, group, subject_key) if cursor else None
     activities = _activities(user, subject, group, after, page_size + 1)
-    obj_ids = None
-    if group in _WITH_CHANGES:
-        from contacts.merge import merged_into
-
-        obj_ids = [subject.pk, *merged_into(subject)]  # the history of records merged into it
-    events = _events(subject, after, page_size + 2, obj_ids) if group in _WITH_CHANGES else []
+    events = _events(subject, after, page_size + 2) if group in _WITH_CHANGES else []
     # Merge the candidates, newest first, and keep a page of them (the changes are
     # described after the cut, so only shown ones cost name lookups).
     candidates = sorted(

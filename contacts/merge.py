@@ -721,23 +721,6 @@ def _constraint_message(exc) -> str:
     return name or "a unique value"
 
 
-# -- merged records on the timeline ----------------------------------------------------------------
-
-def merged_into(subject) -> list[int]:
-    """Ids of the records merged into `subject` (directly or through earlier merges), not undone."""
-    kind = Merge.Kind.CONTACT if isinstance(subject, Contact) else Merge.Kind.COMPANY
-    found, frontier = [], [subject.pk]
-    for _ in range(10):
-        rows = list(Merge.objects.filter(organization_id=subject.organization_id, kind=kind,
-                                         survivor_id__in=frontier, undone_at__isnull=True)
-                    .values_list("merged_ids", flat=True))
-        frontier = [pk for ids in rows for pk in ids if pk not in found]
-        if not frontier:
-            break
-        found.extend(frontier)
-    return found
-
-
 # -- bulk merges in Celery -------------------------------------------------------------------------
 
 BULK_KIND = "merges.bulk"
