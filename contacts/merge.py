@@ -171,14 +171,19 @@ def display_value(record, name) -> str:
     return str(value)
 
 
-def field_label(model, name) -> str:
+def field_label(model, name, custom_labels=None) -> str:
+    """A field's label; custom fields by their definitions' labels (`custom_labels`: key -> label)."""
     if name.startswith("custom_fields."):
-        from crm.models import CustomFieldDefinition
-
         key = name.split(".", 1)[1]
-        definition = CustomFieldDefinition.objects.filter(model=model._meta.model_name, key=key).first()
-        return definition.label if definition else key
+        return (custom_labels or {}).get(key, key)
     return str(model._meta.get_field(name).verbose_name).capitalize()
+
+
+def custom_labels(organization_id, model) -> dict[str, str]:
+    from crm.models import CustomFieldDefinition
+
+    return dict(CustomFieldDefinition.objects.filter(organization_id=organization_id, model=model._meta.model_name)
+                .values_list("key", "label"))
 
 
 # -- loading the records through the gate --------------------------------------------------------
@@ -212,6 +217,8 @@ def load(user, kind: str, ids: list[int], *, lock=False) -> list:
     visible = model.all_objects.visible_to(user, VIEW).filter(pk__in=ids)
     if lock:
         visible = visible.select_for_update().order_by("pk")
+    else:  # the merge page shows the owner, team, parent … of each record
+        visible = visible.select_related(*[f.name for f in choosable_fields(model) if f.is_relation])
     records = {r.pk: r for r in visible}
     missing = [pk for pk in ids if pk not in records]
     if missing:

@@ -61,12 +61,13 @@ def merge_form(request, kind):
         return redirect(f"{APPS[kind]}:detail", pk=survivor.pk)
     defaults = merging.default_sources(records, survivor)
     model = type(survivor)
+    labels = merging.custom_labels(survivor.organization_id, model)
     rows = []
     for name, source in defaults.items():
         values = [(r, merging.display_value(r, name)) for r in records]
         if len({merging._value(r, name).__repr__() for r in records}) == 1:
             continue  # the same everywhere: nothing to choose
-        rows.append({"name": name, "label": merging.field_label(model, name), "source": source,
+        rows.append({"name": name, "label": merging.field_label(model, name, labels), "source": source,
                      "values": [{"record": r, "text": text} for r, text in values]})
     return render(request, "contacts/merge_form.html", {
         "kind": kind, "app": APPS[kind], "noun": merging.noun(kind), "records": records, "survivor": survivor,

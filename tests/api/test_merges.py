@@ -91,3 +91,23 @@ def test_bulk_merge_endpoint_queues_a_job_and_reports_progress(api, world, djang
     assert api(world.charlie).get(f"/api/merges/bulk/{job.pk}/").status_code == 404
     response = api(world.alice).post("/api/merges/bulk/", {"groups": [[a.pk]]}, format="json")
     assert response.status_code == 400 and "groups[0]" in str(response.json())
+
+
+def test_reading_a_merge_and_a_bulk_merge_takes_a_fixed_number_of_queries(api, world,
+                                                                          django_assert_max_num_queries):
+    from contacts import merge as merging
+    from tests.conftest import fresh
+
+    small = [[person(world, "A").pk, person(world, "B").pk]]
+    big = [[person(world, f"P{i}").pk, person(world, f"Q{i}").pk] for i in range(6)]
+    counts = []
+    for groups in (small, big):
+        job = merging.start_bulk_merge(fresh(world.alice), groups, inline=True)
+        client = api(world.alice)
+        with django_assert_max_num_queries(12) as captured:
+            assert client.get(f"/api/merges/bulk/{job.pk}/").status_code == 200
+        counts.append(len(captured))
+        merge_id = Merge.objects.filter(job=job).values_list("pk", flat=True).first()
+        with django_assert_max_num_queries(25):
+            assert client.get(f"/api/merges/{merge_id}/").status_code == 200
+    assert counts[0] == counts[1]
