@@ -436,8 +436,13 @@ def _repoint_rows(log, counts, model, column: str, merged, survivor, *, same_tar
                 log.updated(model, {pk: row})
                 model._base_manager.filter(pk=pk).update(**CONDITIONAL_FIX[name])
                 continue
-            log.deleted(model, pk, row)
-            _delete_row(model, pk)
+            if row.get("is_primary"):
+                log.deleted(model, pk, row)
+                _delete_row(model, pk)
+                _hand_over_primary(log, model, clash.first())
+            else:
+                log.deleted(model, pk, row)
+                _delete_row(model, pk)
             counts[f"duplicate {label} removed"] += 1
             removed = True
             break
@@ -445,6 +450,16 @@ def _repoint_rows(log, counts, model, column: str, merged, survivor, *, same_tar
             log.updated(model, {pk: row})
             model._base_manager.filter(pk=pk).update(**{column: survivor_value})
             counts[label] += 1
+
+
+def _hand_over_primary(log, model, keep):
+    """A primary link removed as a duplicate (Ann's primary Acme link when Anna is linked to Acme
+    too) makes the link it duplicates primary, unless that contact has another primary one."""
+    if keep is None or keep.is_primary or model._base_manager.filter(contact_id=keep.contact_id,
+                                                                     is_primary=True).exists():
+        return
+    log.updated(model, _dump(model, [keep.pk]))
+    model._base_manager.filter(pk=keep.pk).update(is_primary=True)
 
 
 def _repoint_all(log, counts, target, merged, survivor):
@@ -655,14 +670,16 @@ def conflicts(merge: Merge) -> list[str]:
             fields = {f.column: f for f in model._meta.concrete_fields}
             changed = [c for c, v in op["after"].items() if c not in _DERIVED and now.get(c) != v]
             if changed:
-                labels = []
+                parts = []
                 for column in changed:
                     field = fields.get(column)
                     if column == "deleted_at":
-                        labels.append("restored from the trash" if now.get(column) is None else "moved to the trash")
+                        parts.append("restored from the trash" if now.get(column) is None else "moved to the trash")
+                    elif column == "merged_into_id":
+                        parts.append("merged into another record")
                     else:
-                        labels.append(str(field.verbose_name) if field is not None else column)
-                found.append(f"{what}: {', '.join(labels)} changed since the merge.")
+                        parts.append(f"{field.verbose_name if field is not None else column} changed")
+                found.append(f"{what}: {', '.join(parts)} since the merge.")
         elif op["op"] == "delete" and now is not None:
             found.append(f"{what} exists again.")
     return found

@@ -1133,7 +1133,7 @@ class Merge(OrgModel):
             q = model.visibility_q(scope, action)
             if q is not None:
                 parts.append(Q(kind=kind) & models.Exists(
-                    model.all_objects.filter(q, pk=models.OuterRef("survivor_id"), deleted_at__isnull=True)))
+                    model.all_objects.filter(q, pk=models.OuterRef("survivor_id"))))
         if not parts:
             return None
         return parts[0] | parts[1] if len(parts) == 2 else parts[0]

@@ -243,6 +243,9 @@ def test_merging_companies_repoints_links_children_and_activities_and_undoes_exa
     ContactCompany.objects.create(organization=org, contact=person, company=old, is_primary=True)
     ContactCompany.objects.create(organization=org, contact=both, company=old)
     ContactCompany.objects.create(organization=org, contact=both, company=new, is_primary=True)
+    cy = contact(world, "Cy")
+    ContactCompany.objects.create(organization=org, contact=cy, company=old, is_primary=True)
+    ContactCompany.objects.create(organization=org, contact=cy, company=new)
     note = Activity.objects.create(organization=org, company=old, type="note", subject="Co note")
     backdate(old, 30)
     before = table_dump()
@@ -253,7 +256,9 @@ def test_merging_companies_repoints_links_children_and_activities_and_undoes_exa
     assert (new.name, new.domain, new.industry, new.parent_id) == ("ACME", "acme.test", "Retail", None)
     assert Company.all_objects.get(pk=old.pk).merged_into_id == new.pk
     assert Company.objects.get(pk=child.pk).parent_id == new.pk
-    assert ContactCompany.objects.filter(company=new).count() == 2
+    assert ContactCompany.objects.filter(company=new).count() == 3
+    # Cy's primary link (to the merged company) was a duplicate: the surviving link is primary now
+    assert ContactCompany.objects.get(contact=cy).is_primary
     assert Activity.objects.get(pk=note.pk).company_id == new.pk
     assert Contact.objects.get(pk=person.pk).company_name == "ACME"
     assert Activity.objects.filter(company=new, metadata__merge=record.pk).exists()
@@ -267,3 +272,21 @@ def test_the_survivor_may_take_the_merged_companys_domain_unique_per_org(world):
     b = Company.objects.create(organization=world.org, name="B", domain="b.test")
     merging.merge(fresh(world.admin), "company", a.pk, [b.pk], {"domain": b.pk})
     assert Company.objects.get(pk=a.pk).domain == "b.test"
+
+
+def test_chained_merges_keep_the_history_and_undo_in_reverse_order(world, pair):
+    before = table_dump()
+    first = merging.merge(fresh(world.alice), "contact", pair.anna.pk, [pair.ann.pk])
+    second = merging.merge(fresh(world.alice), "contact", pair.other.pk, [pair.anna.pk])
+    # Ann was merged into Anna, Anna into Otto: Otto's timeline has both, Ann points at Otto
+    assert Contact.all_objects.get(pk=pair.ann.pk).merged_into_id == pair.other.pk
+    timeline = timeline_page(fresh(world.alice), Contact.objects.get(pk=pair.other.pk), page_size=100)
+    titles = " ".join(e.activity.subject if e.activity else e.change["title"] for e in timeline.entries)
+    assert f"merged record #{pair.ann.pk}" in titles and f"merged record #{pair.anna.pk}" in titles
+    assert "Old call" in titles
+    with pytest.raises(merging.MergeConflict) as exc:
+        merging.undo(fresh(world.alice), first)
+    assert any("moved to the trash" in c for c in exc.value.conflicts)
+    merging.undo(fresh(world.alice), second)
+    merging.undo(fresh(world.alice), first)
+    assert table_dump() == before
