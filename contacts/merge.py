@@ -713,7 +713,7 @@ def undo(user, merge: Merge, *, source="web") -> Merge:
                 if locked.kind == Merge.Kind.COMPANY and linked:
                     refresh_company_names(contact_ids=linked)
         except IntegrityError as exc:
-            raise MergeConflict([f"A record took one of the merged records' unique values since the merge "
+            raise MergeConflict([f"A row added since the merge takes the place of one the undo would put back "
                                  f"({_constraint_message(exc)})."]) from None
         collapsed = Counter({int(k): v for k, v in (locked.summary.get("collapsed_tags") or {}).items()})
         if collapsed:
@@ -738,11 +738,24 @@ def _linked_contacts(merge) -> list[int]:
 
 def _constraint_message(exc) -> str:
     name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
-    for model in MODELS.values():
+    for model in apps.get_models():
         for constraint in model._meta.constraints:
             if constraint.name == name and constraint.violation_error_message:
                 return str(constraint.violation_error_message).rstrip(".")
     return name or "a unique value"
+
+
+def merged_survivor(user, model, pk) -> int | None:
+    """The record `pk` (which `user` may see) was merged into, if that one is visible and alive."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        return None
+    target = model.all_objects.visible_to(user, VIEW).filter(pk=pk, merged_into__isnull=False).values_list(
+        "merged_into_id", flat=True).first()
+    if target is None or not model.objects.visible_to(user, VIEW).filter(pk=target).exists():
+        return None
+    return target
 
 
 # -- bulk merges in Celery -------------------------------------------------------------------------

@@ -122,3 +122,20 @@ def test_bulk_merge_progress_page(client, world):
     assert "Merged: <strong>1</strong>" in html and 'role="progressbar"' in html
     client.force_login(world.bob)
     assert client.get(f"/contacts/merges/bulk/{job.pk}/").status_code == 404
+
+
+def test_a_merged_records_page_leads_to_the_survivor(client, world):
+    old, new = two(world)
+    merging.merge(fresh(world.alice), "contact", new.pk, [old.pk])
+    client.force_login(world.alice)
+    response = client.get(f"/contacts/{old.pk}/")
+    assert response.status_code == 302 and response["Location"] == f"/contacts/{new.pk}/"
+    client.force_login(world.rita)  # sees neither
+    assert client.get(f"/contacts/{old.pk}/").status_code == 404
+    a = Company.objects.create(organization=world.org, name="A")
+    b = Company.objects.create(organization=world.org, name="B")
+    merging.merge(fresh(world.admin), "company", a.pk, [b.pk])
+    client.force_login(world.admin)
+    assert client.get(f"/companies/{b.pk}/")["Location"] == f"/companies/{a.pk}/"
+    client.force_login(world.charlie)
+    assert client.get(f"/companies/{b.pk}/").status_code == 404
