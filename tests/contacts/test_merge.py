@@ -290,3 +290,18 @@ def test_chained_merges_keep_the_history_and_undo_in_reverse_order(world, pair):
     merging.undo(fresh(world.alice), second)
     merging.undo(fresh(world.alice), first)
     assert table_dump() == before
+
+
+def test_a_merged_record_comes_back_only_through_the_undo(world, pair):
+    from contacts import bulk
+    from contacts.services import restore_contact
+
+    merging.merge(fresh(world.alice), "contact", pair.anna.pk, [pair.ann.pk])
+    ann = Contact.all_objects.get(pk=pair.ann.pk)
+    with pytest.raises(ValidationError) as exc:
+        restore_contact(ann)
+    assert "undo the merge" in str(exc.value.message_dict["merged_into"])
+    job = bulk.start(fresh(world.alice), action="restore", ids=[ann.pk])
+    item = job.items.get()
+    assert (item.outcome, item.field) == ("invalid", "merged_into")
+    assert Contact.all_objects.get(pk=ann.pk).deleted_at is not None
