@@ -645,9 +645,11 @@ def _timeline_entry(survivor, names, record, user):
 # -- undo ------------------------------------------------------------------------------------------
 
 def _describe(model, pk, row, record_ids, merge) -> str:
+    """How a conflict names a row: "the surviving contact #7 (Anna Lee)", "activity #12"."""
     if model in MODELS.values() and pk in record_ids:
         role = "the surviving" if pk == merge.survivor_id else "the merged"
-        return f"{role} {model._meta.verbose_name} #{pk} ({(row or {}).get('display_name') or (row or {}).get('name') or ''})".replace(" ()", "")
+        name = (row or {}).get("display_name") or (row or {}).get("name") or ""
+        return f"{role} {model._meta.verbose_name} #{pk}" + (f" ({name})" if name else "")
     return f"{model._meta.verbose_name} #{pk}"
 
 
@@ -831,6 +833,9 @@ def _bulk_step(job: Job) -> bool:
             job.failed += 1
         except PermissionDenied as exc:
             item.outcome, item.message = JobItem.Outcome.FORBIDDEN, str(exc)[:500]
+            job.failed += 1
+        except IntegrityError as exc:  # a row written meanwhile that the group's merge collides with
+            item.outcome, item.message = JobItem.Outcome.CONFLICT, f"Changed meanwhile: {_constraint_message(exc)}."
             job.failed += 1
         except ValidationError as exc:
             item.outcome = JobItem.Outcome.INVALID
