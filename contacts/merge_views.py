@@ -33,7 +33,8 @@ def merge_form(request, kind):
     non-empty value), the survivor to keep and what the survivor will carry. POST: merge."""
     data = request.POST if request.method == "POST" else request.GET
     try:
-        ids = merging.parse_ids(data.get("ids", ""))
+        # "1,2" from a link (the duplicates queue), or ids=1&ids=2 from the contact list's selection
+        ids = merging.parse_ids(",".join(data.getlist("ids")))
         records = merging.load(request.user, kind, ids)
     except ValidationError as exc:
         return bad_request(request, _error_text(exc), title="These records cannot be merged")

@@ -139,3 +139,12 @@ def test_a_merged_records_page_leads_to_the_survivor(client, world):
     assert client.get(f"/companies/{b.pk}/")["Location"] == f"/companies/{a.pk}/"
     client.force_login(world.charlie)
     assert client.get(f"/companies/{b.pk}/").status_code == 404
+
+
+def test_the_contact_lists_selection_opens_the_merge_page(client, world):
+    old, new = two(world)
+    client.force_login(world.alice)
+    html = client.get("/contacts/").content.decode()
+    assert 'formaction="/contacts/merge/"' in html
+    response = client.get("/contacts/merge/", {"ids": [old.pk, new.pk], "action": "", "csrfmiddlewaretoken": "x"})
+    assert response.status_code == 200 and "Merge 2 contacts" in response.content.decode()
