@@ -75,8 +75,9 @@ ID_COLUMNS = {
     # Django-guardian's generic grants (content type + object_pk): repointed like the direct ones.
     "guardian.UserObjectPermission.object_pk": REPOINT,
     "guardian.GroupObjectPermission.object_pk": REPOINT,
-    # A notification's link (/contacts/<id>/…): rewritten to the survivor.
-    "activities.Notification.url": REPOINT,
+    # A notification's link (/contacts/<id>/…) is left as it is: a merged record's page leads
+    # to the survivor (merged_survivor), and rewriting links would scan every notification.
+    "activities.Notification.url": HISTORY,
     # What an import or a bulk operation did to that very row: its revert or undo must keep
     # acting on the record it changed, not on the survivor (reverting an import that created
     # the merged-away contact would otherwise delete the survivor).
@@ -476,22 +477,10 @@ def _repoint_generic(log, counts, target, merged, survivor):
     """References by id without a foreign key (ID_COLUMNS marked REPOINT)."""
     from guardian.models import GroupObjectPermission, UserObjectPermission
 
-    from activities.models import Notification
-
     content_type = ContentType.objects.get_for_model(target)
     for model, who in ((UserObjectPermission, "user_id"), (GroupObjectPermission, "group_id")):
         _repoint_rows(log, counts, model, "object_pk", merged, survivor, extra=Q(content_type=content_type),
                       uniques=[((who, "permission_id", "object_pk"), None, "guardian")], to_value=str)
-    prefix = "contacts" if target is Contact else "companies"
-    for pk in merged:
-        rows = Notification.objects.filter(url__startswith=f"/{prefix}/{pk}/")
-        before = _dump(Notification, rows.values_list("pk", flat=True))
-        if before:
-            log.updated(Notification, before)
-            for row in before.values():
-                new_url = f"/{prefix}/{survivor}/" + row["url"][len(f"/{prefix}/{pk}/"):]
-                Notification.objects.filter(pk=row["id"]).update(url=new_url)
-            counts["notifications"] += len(before)
 
 
 # -- the merge -------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_merge_unions_every_kind_of_row_and_undo_restores_every_table_exactly(wo
     assert set(Activity.objects.filter(contact=anna, type__in=["call", "note"]).values_list("pk", flat=True)) == {
         pair.call.pk, pair.note.pk}
     assert Message.objects.get(pk=pair.message.pk).contact_id == anna.pk
-    assert Notification.objects.get().url == f"/contacts/{anna.pk}/"
+    assert Notification.objects.get().url == f"/contacts/{ann.pk}/"  # that page leads to the survivor now
     assert ContactUserObjectPermission.objects.filter(content_object=anna).count() == 1
     assert UserObjectPermission.objects.get().object_pk == str(anna.pk)
     # values: newest non-empty (anna is newer) with the older one's where anna has none
