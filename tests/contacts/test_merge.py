@@ -305,3 +305,23 @@ def test_a_merged_record_comes_back_only_through_the_undo(world, pair):
     item = job.items.get()
     assert (item.outcome, item.field) == ("invalid", "merged_into")
     assert Contact.all_objects.get(pk=ann.pk).deleted_at is not None
+
+
+def test_the_survivors_timeline_costs_the_same_queries_whatever_the_merged_history(
+        world, pair, django_assert_max_num_queries):
+    from contacts.services import update_contact
+
+    for i in range(30):  # a long history on the record merged away
+        update_contact(contact=Contact.objects.get(pk=pair.ann.pk), data={"job_title": f"Title {i}"})
+    merging.merge(fresh(world.alice), "contact", pair.anna.pk, [pair.ann.pk])
+    anna, user = Contact.objects.get(pk=pair.anna.pk), fresh(world.alice)
+    timeline_page(user, anna, page_size=5)  # the user's scope is cached from here on
+    counts = []
+    for size in (15, 40):
+        with django_assert_max_num_queries(12) as captured:
+            result = timeline_page(user, anna, page_size=size)
+        counts.append(len(captured))
+        changes = [e.change for e in result.entries if e.change]
+        # the merged record's updates are diffed against its own previous change
+        assert any(c["changes"] and c["changes"][0]["field"] == "job_title" for c in changes)
+    assert counts[1] <= counts[0]  # a longer page costs no more (at most two queries for earlier changes)
