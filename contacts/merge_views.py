@@ -87,10 +87,13 @@ def merge_detail(request, pk, kind):
     model = record.model
     records = model.all_objects.in_bulk([record.survivor_id, *record.merged_ids])
     conflicts = [] if record.undone_at else merging.conflicts(record)
+    labels = merging.custom_labels(record.organization_id, model)
+    taken = [{"label": merging.field_label(model, name, labels), "record": records.get(source), "id": source}
+             for name, source in record.fields.items() if source != record.survivor_id]
     return render(request, "contacts/merge_detail.html", {
         "merge": record, "app": APPS[kind], "noun": merging.noun(kind),
         "survivor": records.get(record.survivor_id), "merged": [records.get(pk) for pk in record.merged_ids],
-        "conflicts": conflicts, "counts": record.summary.get("counts", {}),
+        "conflicts": conflicts, "counts": record.summary.get("counts", {}), "taken": taken,
     })
 
 

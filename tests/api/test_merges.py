@@ -36,7 +36,7 @@ def test_merge_read_and_undo(api, world):
     assert response.status_code == 400 and "already undone" in str(response.json())
 
 
-@pytest.mark.parametrize("case", ["foreign", "itself", "viewer", "rep_other_owner", "bad_field"])
+@pytest.mark.parametrize("case", ["foreign", "itself", "viewer", "rep_other_owner", "rep_view_only", "bad_field"])
 def test_bad_merges_via_the_api(api, world, case):
     a, b = person(world, "Ann"), person(world, "Anna")
     user, body, code = world.alice, {"survivor": b.pk, "merged": [a.pk]}, 400
@@ -49,11 +49,21 @@ def test_bad_merges_via_the_api(api, world, case):
         user, code = world.viewer_a, 403
     elif case == "rep_other_owner":
         user, code = world.bob, 404  # bob cannot see alice's contacts at all
+    elif case == "rep_view_only":  # bob sees Ann (shared for viewing) but may not change her
+        from django.contrib.auth.models import Permission
+
+        from contacts.models import ContactUserObjectPermission
+
+        ContactUserObjectPermission.objects.create(user=world.bob, permission=Permission.objects.get(
+            codename="view_contact"), content_object=a)
+        body, user, code = {"survivor": person(world, "Bo", owner=world.bob).pk, "merged": [a.pk]}, world.bob, 403
     elif case == "bad_field":
         body["fields"] = {"email": 999999}
     response = api(user).post("/api/contacts/merge/", body, format="json")
     assert response.status_code == code, response.json()
     assert not Merge.objects.exists() and Contact.objects.filter(pk__in=[a.pk, b.pk]).count() == 2
+    if case == "rep_view_only":
+        assert f"#{a.pk}" in response.json()["detail"] and "not change" in response.json()["detail"]
 
 
 def test_merges_of_another_organization_or_team_are_404(api, world):

@@ -59,6 +59,7 @@ def test_posting_merges_and_redirects_to_the_survivor_with_an_undo_button(client
 
     response = client.get(f"/contacts/merges/{record.pk}/")
     assert response.status_code == 200 and ">Undo</button>" in response.content.decode()
+    assert "Values taken from the merged records" in response.content.decode()  # the first name
     response = client.post(f"/contacts/merges/{record.pk}/undo/", follow=True)
     assert "undone" in response.content.decode()
     assert Contact.objects.filter(pk=old.pk).exists() and Contact.objects.get(pk=new.pk).first_name == "Anna"
