@@ -224,6 +224,10 @@ def load(user, kind: str, ids: list[int], *, lock=False) -> list:
     missing = [pk for pk in ids if pk not in records]
     if missing:
         raise Http404(f"No {name} #{missing[0]}.")
+    # Platform staff see every organization; a merge still never crosses one.
+    other = next((pk for pk in ids if records[pk].organization_id != records[ids[0]].organization_id), None)
+    if other is not None:
+        raise Http404(f"No {name} #{other} in the organization of #{ids[0]}.")
     changeable = set(model.all_objects.visible_to(user, CHANGE).filter(pk__in=ids).values_list("pk", flat=True))
     for pk in ids:
         if pk not in changeable:

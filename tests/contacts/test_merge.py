@@ -325,3 +325,14 @@ def test_the_survivors_timeline_costs_the_same_queries_whatever_the_merged_histo
         # the merged record's updates are diffed against its own previous change
         assert any(c["changes"] and c["changes"][0]["field"] == "job_title" for c in changes)
     assert counts[1] <= counts[0]  # a longer page costs no more (at most two queries for earlier changes)
+
+
+def test_platform_staff_cannot_merge_across_organizations(world, pair):
+    from crm.models import User
+
+    staff = User.objects.create_superuser("staff@kith.test", "x")
+    foreign = create_contact(organization=world.other_org, data={"first_name": "F"})
+    snapshot = table_dump()
+    with pytest.raises(Http404, match=f"#{foreign.pk}"):
+        merging.merge(staff, "contact", pair.anna.pk, [foreign.pk])
+    assert table_dump() == snapshot
