@@ -790,7 +790,9 @@ def start_bulk_merge(user, groups, kind: str = "contact", *, inline=False, send_
     if kind not in MODELS:
         raise ValidationError({"kind": f"Unknown kind {kind!r}; use contact or company."})
     scope = Scope.of(user)
-    if scope is None or not scope.can_write:
+    if scope is None:
+        raise PermissionDenied("Your account does not belong to an organization.")
+    if not scope.can_write:
         raise PermissionDenied("Your role is read-only: you cannot merge records.")
     cleaned = clean_groups(groups)
     job = Job.objects.create(organization_id=scope.organization_id, kind=BULK_KIND, task=BULK_TASK, actor=user,
