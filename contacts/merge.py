@@ -95,6 +95,9 @@ CONDITIONAL_FIX = {"contact_one_primary_company": {"is_primary": False}}
 _DERIVED = {"updated_at", "embedding", "search_vector", "search_name", "search_name_rev", "display_name",
             "company_name", "phone_digits", "last_activity_at", "last_contacted_at"}
 _CONSENT = {"email_consent": "email", "sms_consent": "sms", "call_consent": "call"}
+# The consent ledger is append-only (a trigger refuses UPDATE and DELETE). A merge moves the
+# merged contact's events to the survivor, and its undo moves them back, without changing any
+# recorded fact: only these statements bypass the trigger (pgtrigger.ignore, per transaction).
 _LEDGER_TRIGGER = "contacts.ConsentEvent:consent_ledger_append_only"
 
 
