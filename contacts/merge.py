@@ -5,8 +5,9 @@ One merge is one `contacts.models.Merge` row and one audit context (source "merg
 merge=<id>): the survivor's new values, the merged records going to the trash
 (`deleted_at` + `merged_into`) and every repointed reference are recorded by the history
 triggers under it, and the Merge's `log` keeps each row it changed, deleted or added as it
-was before and after (`row_to_json`). The undo puts those rows back exactly — unless one of
-them changed since, in which case it refuses and lists what changed.
+was before and after (`row_to_json`). The undo puts those rows back exactly (the two records
+whole, a referencing row's columns the merge changed, rows it removed re-inserted as they were)
+— unless one of them changed since, in which case it refuses and lists what changed.
 
 References are found generically: a merge walks every relation to the model
 (`_meta.related_objects`, hidden ones included) and looks up in RELATIONS how to treat it;
@@ -288,13 +289,14 @@ def _dump(model, pks) -> dict[int, dict]:
         return {row[0]: json.loads(row[1]) for row in cursor.fetchall()}
 
 
-def _restore_row(model, row: dict) -> None:
-    """Every (non-generated) column of the row back to `row`."""
-    table, pk = connection.ops.quote_name(model._meta.db_table), model._meta.pk.column
-    cols = ", ".join(connection.ops.quote_name(c) for c in _columns(model))
+def _restore_row(model, row: dict, columns=None) -> None:
+    """The row's `columns` (default: every non-generated column) back to their values in `row`."""
+    q = connection.ops.quote_name
+    table, pk = q(model._meta.db_table), model._meta.pk.column
+    assignments = ", ".join(f"{q(c)} = r.{q(c)}" for c in (columns or _columns(model)))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET ({cols}) = (SELECT {cols} FROM json_populate_record(NULL::{table}, "
-                       f"%s::json)) WHERE {pk} = %s", [json.dumps(row), row[pk]])
+        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM json_populate_record(NULL::{table}, %s::json) "
+                       f"AS r WHERE t.{q(pk)} = %s", [json.dumps(row), row[pk]])
 
 
 def _insert_row(model, row: dict) -> None:
@@ -649,6 +651,18 @@ def _describe(model, pk, row, record_ids, merge) -> str:
     return f"{model._meta.verbose_name} #{pk}"
 
 
+def _undone_columns(op, record_ids) -> list[str] | None:
+    """What the undo puts back of an updated row: the merged records and the survivor whole
+    (None: every column); a row that references them only the columns the merge changed (its
+    contact, a primary flag), so later edits of, say, an activity's subject are kept and are no
+    conflict."""
+    model = apps.get_model(op["model"])
+    if model in MODELS.values() and op["pk"] in record_ids:
+        return None
+    before, after = op["before"], op.get("after") or {}
+    return [c for c in before if c in after and before[c] != after[c]]
+
+
 def conflicts(merge: Merge) -> list[str]:
     """What changed since the merge among the rows it touched (empty: the undo is safe)."""
     wanted: dict[str, list] = {}
@@ -666,7 +680,8 @@ def conflicts(merge: Merge) -> list[str]:
                 found.append(f"{what} was deleted since the merge.")
                 continue
             fields = {f.column: f for f in model._meta.concrete_fields}
-            changed = [c for c, v in op["after"].items() if c not in _DERIVED and now.get(c) != v]
+            watched = _undone_columns(op, record_ids) or op["after"]
+            changed = [c for c in watched if c not in _DERIVED and now.get(c) != op["after"].get(c)]
             if changed:
                 parts = []
                 for column in changed:
@@ -703,7 +718,8 @@ def undo(user, merge: Merge, *, source="web") -> Merge:
                 for op in reversed(locked.log):
                     model = apps.get_model(op["model"])
                     if op["op"] == "update":
-                        _restore_row(model, op["before"])
+                        _restore_row(model, op["before"], _undone_columns(op, {locked.survivor_id,
+                                                                               *locked.merged_ids}))
                     elif op["op"] == "delete":
                         _insert_row(model, op["before"])
                     else:

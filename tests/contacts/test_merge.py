@@ -166,12 +166,17 @@ def test_undo_refuses_with_the_list_when_a_record_changed_since(world, pair):
     anna = Contact.objects.get(pk=pair.anna.pk)
     anna.job_title = "CEO"
     anna.save()
-    Activity.objects.filter(pk=pair.call.pk).update(subject="Edited")
+    Activity.objects.filter(pk=pair.call.pk).update(contact=pair.other)  # moved on since
+    ContactTag.objects.filter(contact=anna, tag=pair.vip).delete()  # the tag that came from Ann, removed
+    Activity.objects.filter(pk=pair.note.pk).update(subject="Edited")  # no conflict: the undo keeps it
     snapshot = table_dump()
     with pytest.raises(merging.MergeConflict) as exc:
         merging.undo(fresh(world.alice), record)
     text = " ".join(exc.value.conflicts)
-    assert "job title" in text and f"activity #{pair.call.pk}" in text
+    assert "the surviving contact" in text and "job title changed" in text
+    assert f"activity #{pair.call.pk}: contact changed since the merge" in text
+    assert "contact tag #" in text and "was deleted since the merge" in text
+    assert f"activity #{pair.note.pk}" not in text
     assert table_dump() == snapshot  # nothing silently overwritten
     assert Merge.objects.get(pk=record.pk).undone_at is None
 
@@ -336,3 +341,11 @@ def test_platform_staff_cannot_merge_across_organizations(world, pair):
     with pytest.raises(Http404, match=f"#{foreign.pk}"):
         merging.merge(staff, "contact", pair.anna.pk, [foreign.pk])
     assert table_dump() == snapshot
+
+
+def test_undo_keeps_later_edits_of_moved_rows(world, pair):
+    record = merging.merge(fresh(world.alice), "contact", pair.anna.pk, [pair.ann.pk])
+    Activity.objects.filter(pk=pair.call.pk).update(subject="Call, notes added later")
+    merging.undo(fresh(world.alice), record)
+    call = Activity.objects.get(pk=pair.call.pk)
+    assert (call.contact_id, call.subject) == (pair.ann.pk, "Call, notes added later")
