@@ -193,7 +193,10 @@ _HEAVY = {
 
 def _events(subject, cursor, limit):
     event_model = type(subject).pgh_event_model
-    rows = event_model.objects.filter(pgh_obj_id=subject.pk)
+    # The subject's own changes and those of the records merged into it (contacts/merge.py:
+    # merged_into points at the final survivor, also through earlier merges), in the same query.
+    merged = type(subject).all_objects.filter(merged_into_id=subject.pk).values("pk")
+    rows = event_model.objects.filter(Q(pgh_obj_id=subject.pk) | Q(pgh_obj_id__in=merged))
     if cursor is not None:
         rows = rows.filter(_after("pgh_created_at", "pgh_id", CHANGE, cursor))
     return list(rows.select_related("pgh_context").order_by("-pgh_created_at", "-pgh_id")[:limit])
@@ -229,8 +232,10 @@ def _describe_events(subject, events: list, shown: int) -> list[Entry]:
               and hasattr(events[0] if events else None, f.attname)]
     diffs = []
     wanted: dict = {}
+    previous = _previous_events(subject, events, shown)
     for index, event in enumerate(events[:shown]):
-        before = events[index + 1] if index + 1 < len(events) else None
+        before = previous.get(event.pgh_id) if previous is not None else (
+            events[index + 1] if index + 1 < len(events) else None)
         changed = []
         if event.pgh_label == "update" and before is not None:
             for f in fields:
@@ -263,13 +268,43 @@ def _describe_events(subject, events: list, shown: int) -> list[Entry]:
             continue  # only derived or automatic columns changed
         title = _change_title(summary, changes, model)
         user_id = context.get("user")
+        merged_record = event.pgh_obj_id if event.pgh_obj_id != subject.pk else None
+        if merged_record:
+            title = f"{title} (merged record #{merged_record})"
         entries.append(Entry(when=event.pgh_created_at, source=CHANGE, id=event.pgh_id, change={
+            "merged_record": merged_record, "merge": context.get("merge"),
             "event_id": event.pgh_id, "when": event.pgh_created_at, "summary": summary, "title": title,
             "actor": names.get(User, {}).get(user_id) if user_id else None,
             "source": context.get("source", ""), "operation": context.get("operation"),
             "import": context.get("import"), "changes": changes, "note": note,
         }))
     return entries
+
+
+def _previous_events(subject, events: list, shown: int) -> dict | None:
+    """With records merged into the subject the events of several rows interleave: each update
+    is compared with the previous event of the same row (in the list, else fetched: two queries).
+    None when all events are the subject's own (the next event in the list is the previous one)."""
+    if all(e.pgh_obj_id == subject.pk for e in events):
+        return None
+    from django.db.models import OuterRef, Subquery
+
+    result, missing = {}, []
+    for index, event in enumerate(events[:shown]):
+        before = next((e for e in events[index + 1:] if e.pgh_obj_id == event.pgh_obj_id), None)
+        if before is not None:
+            result[event.pgh_id] = before
+        elif event.pgh_label == "update":
+            missing.append(event.pgh_id)
+    if missing:
+        model = type(events[0])
+        earlier = model.objects.filter(pgh_obj_id=OuterRef("pgh_obj_id"), pgh_id__lt=OuterRef("pgh_id")).order_by(
+            "-pgh_id").values("pgh_id")[:1]
+        pairs = dict(model.objects.filter(pgh_id__in=missing).annotate(prev=Subquery(earlier))
+                     .values_list("pgh_id", "prev"))
+        rows = model.objects.in_bulk([p for p in pairs.values() if p is not None])
+        result.update({pk: rows.get(prev) for pk, prev in pairs.items() if prev is not None})
+    return result
 
 
 def _change_title(summary: str, changes: list[dict], model) -> str:

@@ -113,6 +113,9 @@ class Company(SoftDeleteMixin, OrgModel, Address):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set (with deleted_at) when this company was merged into another one (contacts/merge.py).
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="merged_records", editable=False)
 
     objects = LiveManager()
     all_objects = SoftDeleteQuerySet.as_manager()

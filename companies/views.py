@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,6 +15,7 @@ from companies.forms import CompanyForm
 from companies.filters import search_prefix
 from companies.models import Company
 from companies.services import delete_company, restore_company
+from contacts.merge import merged_survivor
 from contacts.models import Contact, ContactCompany
 from crm.audit import describe_history
 from crm.custom_fields import definitions_for
@@ -51,7 +53,14 @@ class CompanyListView(KeysetListView):
 @login_required
 def company_detail(request, pk):
     user = request.user
-    company = get_visible_or_404(user, Company.objects.select_related("parent", "owner", "created_by"), pk)
+    try:
+        company = get_visible_or_404(user, Company.objects.select_related("parent", "owner", "created_by"), pk)
+    except Http404:
+        # A company merged into another one: its old links lead to the survivor.
+        survivor = merged_survivor(user, Company, pk)
+        if survivor is None:
+            raise
+        return redirect("companies:detail", pk=survivor)
     # The chain of parents, nearest first (one query per level, capped).
     ancestors, current = [], (company.parent if company.parent_id and not company.parent.is_deleted else None)
     while current is not None and len(ancestors) < ANCESTORS_SHOWN:

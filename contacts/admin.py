@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from contacts.models import (
     AssignmentRule, ConsentEvent, Contact, ContactCompany, ContactImport, ContactRelationship, ContactTag,
-    ContactUserLink, FormLayout, FormLayoutField, ImportMapping, ImportRow, NameWord, SavedView, Segment,
+    ContactUserLink, FormLayout, FormLayoutField, ImportMapping, ImportRow, Merge, NameWord, SavedView, Segment,
 )
 from contacts.resources import ContactResource
 from contacts.services import restore_contact, soft_delete_contact
@@ -204,3 +204,17 @@ class ImportMappingAdmin(OrgAdmin):
     list_select_related = ["created_by", "organization"]
     search_fields = ["name"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+
+
+@admin.register(Merge)
+class MergeAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Merges are made and undone through the merge pages and the API (contacts/merge.py);
+    here back-office staff look them up."""
+
+    list_display = ["id", "kind", "survivor_id", "merged_ids", "actor", "created_at", "undone_at"]
+    list_select_related = ["actor", "organization"]
+    list_filter = ["kind"]
+    search_fields = ["=survivor_id"]
+    exclude = ["log"]
+    readonly_fields = ["kind", "survivor_id", "merged_ids", "actor", "fields", "summary", "job", "undone_at",
+                       "undone_by", "created_at", "updated_at"]

@@ -535,6 +535,10 @@ def _restorable(contacts, items, job) -> list[Contact]:
         taken = set(Contact.objects.filter(organization_id=org, email__in=emails).values_list("email", flat=True))
     ok = []
     for contact in contacts:
+        if contact.merged_into_id:
+            items[contact.pk] = _item(job, contact.pk, Outcome.INVALID, field="merged_into",
+                                      message=f"Merged into #{contact.merged_into_id}: undo the merge to get it back.")
+            continue
         if contact.email and contact.email in taken:
             items[contact.pk] = _item(job, contact.pk, Outcome.INVALID, field="email",
                                       message="A contact with this email already exists in your organization.")

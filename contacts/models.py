@@ -194,6 +194,9 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set (with deleted_at) when this record was merged into another one (contacts/merge.py).
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="merged_records", editable=False)
 
     objects = LiveManager()
     all_objects = SoftDeleteQuerySet.as_manager()
@@ -1110,3 +1113,62 @@ class ImportMapping(OrgModel):
         if not scope.can_write:
             return None
         return Q() if scope.is_admin else Q(created_by_id=scope.user_id)
+
+
+# -- merges (contacts/merge.py) ---------------------------------------------------------------
+
+class Merge(OrgModel):
+    """One merge of contacts (or of companies) into a survivor: who did it, which records, the
+    values chosen, and the log of every row it changed, deleted or added with the rows as they
+    were before and after (row_to_json), which the undo restores exactly and checks for
+    changes made since. The row changes are audited under a context naming the merge."""
+
+    class Kind(models.TextChoices):
+        CONTACT = "contact", "Contacts"
+        COMPANY = "company", "Companies"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    survivor_id = models.BigIntegerField()
+    merged_ids = ArrayField(models.BigIntegerField())
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # field -> id of the record its value was taken from
+    fields = models.JSONField(default=dict, blank=True)
+    # what was brought together: {"merged_names": [...], "counts": {"activities": n, ...}}
+    summary = models.JSONField(default=dict, blank=True)
+    log = models.JSONField(default=list, blank=True, editable=False)
+    # The bulk merge (crm.Job) this merge was part of.
+    job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "kind", "survivor_id"], name="merge_org_survivor_idx"),
+            GinIndex(fields=["merged_ids"], name="merge_merged_ids_gin"),
+        ]
+
+    def __str__(self):
+        return f"Merge #{self.pk}"
+
+    @property
+    def model(self):
+        from companies.models import Company
+
+        return Contact if self.kind == self.Kind.CONTACT else Company
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """A merge follows its survivor: seen (and undone) by whoever may see (change) it."""
+        from companies.models import Company
+
+        parts = []
+        for kind, model in ((cls.Kind.CONTACT, Contact), (cls.Kind.COMPANY, Company)):
+            q = model.visibility_q(scope, action)
+            if q is not None:
+                parts.append(Q(kind=kind) & models.Exists(
+                    model.all_objects.filter(q, pk=models.OuterRef("survivor_id"))))
+        if not parts:
+            return None
+        return parts[0] | parts[1] if len(parts) == 2 else parts[0]

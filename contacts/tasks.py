@@ -61,3 +61,12 @@ def run_embedding_backfill(job_id: int) -> str | None:
 
     job = semantic.run_backfill(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def run_bulk_merge(job_id: int) -> str | None:
+    """Run or resume a bulk merge from its checkpoint (contacts.merge)."""
+    from contacts import merge
+
+    job = merge.run_bulk(job_id)
+    return job.status if job is not None else None

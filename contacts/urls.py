@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts import bulk_views, export_views, import_views, segment_views, views
+from contacts import bulk_views, export_views, import_views, merge_views, segment_views, views
 from crm.views_history import revert_contact_change
 
 app_name = "contacts"
@@ -15,6 +15,10 @@ urlpatterns = [
     path("bulk/<int:pk>/", bulk_views.bulk_detail, name="bulk_detail"),
     path("bulk/<int:pk>/undo/", bulk_views.bulk_undo, name="bulk_undo"),
     path("bulk/<int:pk>/cancel/", bulk_views.bulk_cancel, name="bulk_cancel"),
+    path("merge/", merge_views.merge_form, {"kind": "contact"}, name="merge"),
+    path("merges/<int:pk>/", merge_views.merge_detail, {"kind": "contact"}, name="merge_detail"),
+    path("merges/<int:pk>/undo/", merge_views.merge_undo, {"kind": "contact"}, name="merge_undo"),
+    path("merges/bulk/<int:pk>/", merge_views.bulk_merge_detail, name="bulk_merge_detail"),
     path("imports/", import_views.import_list, name="import_list"),
     path("imports/new/", import_views.import_upload, name="import_upload"),
     path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),

@@ -8,12 +8,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from activities.views import timeline_context
 from contacts.bulk_views import bar_context
+from contacts.merge import merged_survivor
 from contacts.filters import CONTACT_ORDERINGS, ContactFilter, contact_sort_key, saved_view_for, validate_ordering
 from contacts.forms import INLINE_FIELDS, ConsentForm, ContactForm, TagAddForm, prepare_filter_form
 from contacts.models import (
@@ -139,7 +141,14 @@ def _contact_detail_context(request, contact) -> dict:
 
 @login_required
 def contact_detail(request, pk):
-    contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team", "created_by"), pk)
+    try:
+        contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team", "created_by"), pk)
+    except Http404:
+        # A contact merged into another one: its old links lead to the survivor (if visible).
+        survivor = merged_survivor(request.user, Contact, pk)
+        if survivor is None:
+            raise
+        return redirect("contacts:detail", pk=survivor)
     return render(request, "contacts/detail.html", _contact_detail_context(request, contact))
 
 

@@ -176,7 +176,11 @@ class SoftDeleteMixin:
 
     def restore(self):
         """Back from the trash; a unique value a live row took meanwhile fails on its field
-        (ValidationError), and the row stays in the trash."""
+        (ValidationError), and the row stays in the trash. A row merged into another one comes
+        back only by undoing the merge (which also gives back what moved to the survivor)."""
+        if getattr(self, "merged_into_id", None):
+            raise ValidationError({"merged_into": f"This record was merged into #{self.merged_into_id}: undo the "
+                                                  f"merge to get it back."})
         deleted_at, self.deleted_at = self.deleted_at, None
         try:
             self.full_clean(validate_unique=False, exclude=["custom_fields"])

@@ -8,6 +8,9 @@ from rest_framework.routers import DefaultRouter
 from activities.api.urls import router as activities_router
 from activities.api.views import TimelineView
 from companies.api.urls import router as companies_router
+from contacts.api.merges import (
+    BulkMergeDetailView, BulkMergeView, MergeCreateView, MergeDetailView, MergeUndoView,
+)
 from contacts.api.search import FullTextSearchView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.dashboard import DashboardViewSet
@@ -39,6 +42,13 @@ urlpatterns = [
     path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
     path("contacts/<int:pk>/timeline/", TimelineView.as_view(model="contact"), name="contact-timeline"),
     path("companies/<int:pk>/timeline/", TimelineView.as_view(model="company"), name="company-timeline"),
+    # Before the router: "contacts/merge/" is not a contact id.
+    path("contacts/merge/", MergeCreateView.as_view(kind="contact"), name="contact-merge"),
+    path("companies/merge/", MergeCreateView.as_view(kind="company"), name="company-merge"),
+    path("merges/bulk/", BulkMergeView.as_view(), name="merge-bulk"),
+    path("merges/bulk/<int:pk>/", BulkMergeDetailView.as_view(), name="merge-bulk-detail"),
+    path("merges/<int:pk>/", MergeDetailView.as_view(), name="merge-detail"),
+    path("merges/<int:pk>/undo/", MergeUndoView.as_view(), name="merge-undo"),
     path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

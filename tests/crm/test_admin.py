@@ -68,6 +68,12 @@ def populate(org, owner, marker, n=3):
     imp = imports.upload(owner, upload)
     imp = imports.configure(imp, owner, mapping=imp.mapping, save_as=f"{marker} mapping")
     imports.start_import(imp, owner)
+    # A merge of two more contacts, undone (so no contact stays in the trash).
+    from contacts import merge as merging
+
+    twins = [Contact.objects.create(organization=org, first_name=f"{marker} twin {i}", owner=owner, team=team)
+             for i in range(2)]
+    merging.undo(owner, merging.merge(owner, "contact", twins[0].pk, [twins[1].pk]))
     return contacts
 
 
