@@ -36,3 +36,12 @@ def purge_expired_exports() -> list[int]:
     from contacts import exports
 
     return exports.purge_expired()
+
+
+@shared_task
+def run_dedupe_scan(job_id: int) -> str | None:
+    """Run or resume a duplicate scan of an organization from its checkpoint (contacts.duplicates)."""
+    from contacts import duplicates
+
+    job = duplicates.run(job_id)
+    return job.status if job is not None else None
