@@ -220,6 +220,26 @@ def ratio(a: str, b: str) -> float:
     return 1.0 - prev[lb] / max(la, lb)
 
 
+# -- phones ----------------------------------------------------------------------------------
+
+_E164 = re.compile(r"\+[1-9]\d{5,14}")
+
+
+def e164(value) -> str:
+    """A phone as E.164 (stored phones already are; typed ones are parsed in the default region)."""
+    text = str(value or "").strip()
+    if not text or _E164.fullmatch(text):
+        return text
+    import phonenumbers
+    from django.conf import settings
+
+    try:
+        number = phonenumbers.parse(text, getattr(settings, "PHONENUMBER_DEFAULT_REGION", None) or "US")
+    except phonenumbers.NumberParseException:
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 # -- features and score ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -242,7 +262,7 @@ def contact_features(pk, first_name, last_name, email, phone, mobile, company_na
     if not last and len(first_words) > 1:  # "Anna Sokolova" typed in the first-name field
         first_words, last = first_words[:1], first_words[-1]
     first_raw = first_words[0] if first_words else ""
-    phones = frozenset(str(p) for p in (phone, mobile) if p and str(p))
+    phones = frozenset(filter(None, (e164(phone), e164(mobile))))
     return Features(id=pk, first=given_name(first_raw), last=_spelling(last), first_raw=first_raw,
                     email=email_key(email), domain=company_domain(email), phones=phones,
                     company=latin(company_name))
