@@ -16,6 +16,7 @@ The scan runs in resumable steps (crm.jobs.run_job), its phase and position in `
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 
 from django.core.exceptions import PermissionDenied
@@ -84,8 +85,11 @@ def _progress(job, phase: str, fraction: float) -> None:
 def step(job: Job) -> bool:
     cp = dict(job.checkpoint or {})
     phase = cp.get("phase", "keys")
+    started = time.perf_counter()
     done = {"keys": _keys_step, "blocks": _blocks_step, "pairs": _pairs_step, "companies": _companies_step,
             "finish": _finish_step}[phase](job, cp)
+    seconds = cp.setdefault("seconds", {})  # time per phase, for the benchmark and support
+    seconds[phase] = round(seconds.get(phase, 0) + time.perf_counter() - started, 2)
     job.checkpoint = cp
     return done
 

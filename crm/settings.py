@@ -330,7 +330,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # One name for the choice set that several fields share (email/sms/call consent).
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
-                            "JobStatusEnum": "crm.models.Job.Status"},
+                            "JobStatusEnum": "crm.models.Job.Status",
+                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus"},
 }
 
 LOGGING = {
