@@ -441,8 +441,8 @@ def find_contact_duplicates(user, data: dict, *, exclude_id=None, threshold: flo
     if new.phones:
         match |= Q(phone__in=list(new.phones)) | Q(mobile__in=list(new.phones))
     email = (data.get("email") or "").strip().lower()
-    if email:
-        match |= Q(email=email)
+    if email:  # spelled as the unique index's condition, so that index answers it
+        match |= Q(email=email, deleted_at__isnull=True) & ~Q(email="")
     rows = (Contact.objects.visible_to(user).filter(match)
             .only("id", "first_name", "last_name", "display_name", "email", "phone", "mobile", "company_name",
                   "organization_id")

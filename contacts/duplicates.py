@@ -94,10 +94,20 @@ def step(job: Job) -> bool:
     return done
 
 
+def _contact_rows(where: str, params: list, *, with_keys: bool = False) -> list[tuple]:
+    """(id, first, last, email, phone, mobile, company name[, keys]) of contacts; phones as the
+    stored E.164 text (a PhoneNumber object per row would cost more than the scoring)."""
+    keys = ", dedupe_keys" if with_keys else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, first_name, last_name, email, phone, mobile, company_name{keys} "
+                       f"FROM {Contact._meta.db_table} WHERE {where}", params)
+        return cursor.fetchall()
+
+
 def _keys_step(job, cp) -> bool:
     org, after = job.organization_id, cp.get("after", 0)
-    rows = list(Contact.objects.filter(organization_id=org, pk__gt=after).order_by("pk").values_list(
-        "pk", "first_name", "last_name", "email", "phone", "mobile", "company_name", "dedupe_keys")[:KEYS_BATCH])
+    rows = _contact_rows("organization_id = %s AND id > %s ORDER BY id LIMIT %s", [org, after, KEYS_BATCH],
+                         with_keys=True)
     changed = []
     for pk, first, last, email, phone, mobile, company, stored in rows:
         keys = dedupe.contact_keys(dedupe.contact_features(pk, first, last, email, phone, mobile, company))
@@ -168,9 +178,8 @@ def _pairs_step(job, cp) -> bool:
     found = []
     if pairs:
         ids = {i for pair in pairs for i in pair}
-        features = {row[0]: dedupe.contact_features(*row) for row in Contact.objects.filter(
-            pk__in=ids, deleted_at__isnull=True).values_list(
-            "pk", "first_name", "last_name", "email", "phone", "mobile", "company_name")}
+        features = {row[0]: dedupe.contact_features(*row) for row in _contact_rows(
+            "id = ANY(%s) AND deleted_at IS NULL", [list(ids)])}
         for a, b in sorted(pairs):
             if a in features and b in features:
                 match = dedupe.score(features[a], features[b])
