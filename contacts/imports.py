@@ -726,6 +726,7 @@ def _preview_step(steps: _Steps, job: Job, imp: ContactImport, actor) -> bool:
     counts = Counter(state.get("counts", {}))
     shown = state.get("shown", [])
     errors = state.get("errors", [])
+    _mark_likely_duplicates(plan, PREVIEW_ROWS - len(shown), actor)
     for line in sorted(plan.results):
         result = plan.results[line]
         counts[result.outcome] += 1
@@ -748,6 +749,24 @@ def _preview_step(steps: _Steps, job: Job, imp: ContactImport, actor) -> bool:
         imp.stage = Stage.PREVIEWED
         imp.save(update_fields=["preview", "stage", "updated_at"])
     return done
+
+
+def _mark_likely_duplicates(plan: _Plan, limit: int, actor) -> None:
+    """The dry run's shown rows that would create a contact looking like an existing one say so
+    in their message (contacts.dedupe; one query). Only the shown rows: a check of every row
+    would make a large file's dry run markedly slower."""
+    from contacts import dedupe
+
+    lines = [line for line in sorted(plan.results) if plan.results[line].outcome == Outcome.CREATED][:max(0, limit)]
+    if not lines:
+        return
+    records = [plan.results[line].record for line in lines]
+    data = [{**r.fields, "company_name": r.company} for r in records]
+    for line, found in zip(lines, dedupe.find_for_many(actor, data)):
+        if found:
+            match, contact = found[0]
+            plan.results[line].message = (f"Looks like an existing contact: {contact} (#{contact.pk}) — "
+                                          f"{dedupe.reasons_text(match.reasons)}.")
 
 
 def estimated_rows(imp: ContactImport) -> int:

@@ -206,3 +206,30 @@ def test_scan_needs_a_writer_and_one_runs_at_a_time(world):
     assert job.status == Job.Status.QUEUED
     assert duplicates.start_scan(world.manager_a, inline=False).pk == job.pk
     assert job.finished_at is None and timezone.now()
+
+
+# -- the import's dry run --------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_import_dry_run_marks_likely_duplicates(world):
+    import csv
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from contacts import imports
+
+    bob = _contact(world, "Robert", "Smith", email="robert.smith@gmail.com", team=world.team_a)
+    _contact(world, "Ann", "Lee", mobile="+14155550101", owner=world.rita, team=world.team_b)  # not hers to see
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["First Name", "Last Name", "Email", "Mobile Phone"],
+                                  ["Bob", "Smith", "robertsmith+crm@gmail.com", ""],
+                                  ["Ann", "Lee", "", "(415) 555-0101"],
+                                  ["Zed", "Quill", "", ""]])
+    imp = imports.upload(world.manager_a, SimpleUploadedFile("people.csv", buffer.getvalue().encode()))
+    imp = imports.configure(imp, world.manager_a, mapping=imp.mapping)
+    shown = {row["line"]: row for row in imp.preview["shown"]}
+    assert [shown[line]["outcome"] for line in (2, 3, 4)] == ["created"] * 3
+    assert shown[2]["message"] == (f"Looks like an existing contact: Robert Smith (#{bob.pk}) — same email, "
+                                   "same name, nickname Bob = Robert.")
+    assert shown[3]["message"] == "" and shown[4]["message"] == ""
