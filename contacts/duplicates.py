@@ -185,8 +185,7 @@ def _pairs_step(job, cp) -> bool:
                 match = dedupe.score(features[a], features[b])
                 if match.score >= threshold:
                     found.append((a, b, match))
-    written = _upsert(ContactDuplicate, job, found)
-    job.succeeded += written
+    cp["written"] = cp.get("written", 0) + _upsert(ContactDuplicate, job, found)
     cp["blocks_done"] = cp.get("blocks_done", 0) + len(blocks)
     _progress(job, "pairs", cp["blocks_done"] / max(1, cp.get("blocks") or 1))
     if len(blocks) < BLOCKS_BATCH:
@@ -213,7 +212,7 @@ def _companies_step(job, cp) -> bool:
         match = dedupe.score_companies(features[a], features[b])
         if match.score >= threshold:
             found.append((a, b, match))
-    job.succeeded += _upsert(CompanyDuplicate, job, found)
+    cp["written"] = cp.get("written", 0) + _upsert(CompanyDuplicate, job, found)
     cp.update(phase="finish")
     _progress(job, "companies", 1)
     return False
@@ -230,6 +229,7 @@ def _finish_step(job, cp) -> bool:
     DedupeBlock.objects.filter(job=job).delete()
     cp["open"] = ContactDuplicate.objects.filter(organization_id=org, status=DuplicateStatus.OPEN).count()
     cp["open_companies"] = CompanyDuplicate.objects.filter(organization_id=org, status=DuplicateStatus.OPEN).count()
+    job.succeeded = cp["open"] + cp["open_companies"]  # pairs to review (a pair found in two blocks counts once)
     _progress(job, "finish", 1)
     return True
 

@@ -233,3 +233,35 @@ def test_import_dry_run_marks_likely_duplicates(world):
     assert shown[2]["message"] == (f"Looks like an existing contact: Robert Smith (#{bob.pk}) — same email, "
                                    "same name, nickname Bob = Robert.")
     assert shown[3]["message"] == "" and shown[4]["message"] == ""
+
+
+@pytest.mark.django_db
+def test_a_scan_killed_mid_way_resumes_from_its_checkpoint(world, monkeypatch):
+    from django.db import OperationalError
+
+    from crm import jobs
+
+    people = [("Ann", "Lee", "+14155550101"), ("Anne", "Lee", "+14155550101"), ("Bob", "Smith", "+14155550102"),
+              ("Robert", "Smith", "+14155550102"), ("Cara", "Diaz", "+14155550103"), ("Kara", "Diaz", "+14155550103")]
+    for first, last, phone in people:
+        _contact(world, first, last, phone=phone)
+    monkeypatch.setattr(duplicates, "KEYS_BATCH", 2)
+    monkeypatch.setattr(duplicates, "BLOCKS_BATCH", 1)
+    job = duplicates.start_scan(world.admin, inline=False)
+    calls = []
+
+    def dies_after_five_steps(job):
+        calls.append(job.checkpoint.get("phase"))
+        if len(calls) == 6:
+            raise OperationalError("worker lost")
+        return duplicates.step(job)
+
+    with pytest.raises(OperationalError):
+        jobs.run_job(job.pk, dies_after_five_steps)
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.checkpoint["phase"] in ("keys", "blocks", "pairs")
+    assert 0 < job.progress < 100
+    done = duplicates.run(job.pk)
+    assert done.status == Job.Status.DONE
+    assert ContactDuplicate.objects.filter(status=DuplicateStatus.OPEN).count() == 3
+    assert done.succeeded == 3  # no pair written twice
