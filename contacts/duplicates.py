@@ -62,6 +62,8 @@ def start_scan(user, *, inline: bool | None = None, send_options=None) -> Job:
     running = running_scan(org)
     if running is not None:
         return running
+    # scratch blocks of scans that failed or were cancelled before their last step
+    DedupeBlock.objects.filter(job__organization_id=org).exclude(job__status__in=Job.ACTIVE).delete()
     contacts = Contact.objects.filter(organization_id=org).count()
     job = Job.objects.create(organization_id=org, kind=KIND, task=TASK, actor=user, total=1000,
                              params={"threshold": dedupe.DEFAULT_THRESHOLD, "contacts": contacts},

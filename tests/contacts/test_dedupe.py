@@ -265,3 +265,12 @@ def test_a_scan_killed_mid_way_resumes_from_its_checkpoint(world, monkeypatch):
     assert done.status == Job.Status.DONE
     assert ContactDuplicate.objects.filter(status=DuplicateStatus.OPEN).count() == 3
     assert done.succeeded == 3  # no pair written twice
+
+
+@pytest.mark.django_db
+def test_scratch_blocks_of_a_failed_scan_are_cleared_by_the_next(world):
+    failed = Job.objects.create(organization=world.org, kind=duplicates.KIND, task=duplicates.TASK,
+                                status=Job.Status.FAILED)
+    DedupeBlock.objects.create(job=failed, members=[1, 2])
+    assert duplicates.start_scan(world.admin, inline=True).status == Job.Status.DONE
+    assert not DedupeBlock.objects.exists()

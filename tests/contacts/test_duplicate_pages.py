@@ -164,3 +164,11 @@ def test_company_queue(world):
 def test_linked_from_the_contact_list_and_nav(world):
     html = client_for(world.alice).get("/contacts/").content.decode()
     assert html.count(f'href="{URL}"') >= 2
+
+
+@pytest.mark.django_db
+def test_viewers_see_the_queue_without_actions(world, pairs):
+    response = client_for(world.viewer_a).get(URL)
+    assert [p.pk for p in response.context["page"]] == [pairs["p1"].pk]
+    html = response.content.decode()
+    assert "Not a duplicate" not in html and "Merge…" not in html and "Scan now" not in html
