@@ -164,6 +164,7 @@ def test_company_queue(world):
 def test_linked_from_the_contact_list_and_nav(world):
     html = client_for(world.alice).get("/contacts/").content.decode()
     assert html.count(f'href="{URL}"') >= 2
+    assert f'href="{URL}?kind=company"' in client_for(world.alice).get("/companies/").content.decode()
 
 
 @pytest.mark.django_db
