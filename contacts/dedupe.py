@@ -256,7 +256,7 @@ class Features:
     company: str = ""  # folded primary company name
 
 
-def contact_features(pk, first_name, last_name, email, phone, mobile, company_name="", middle_name="") -> Features:
+def contact_features(pk, first_name, last_name, email, phone, mobile, company_name="") -> Features:
     first_words = latin(first_name).split()
     last = latin(last_name).replace(" ", "")
     if not last and len(first_words) > 1:  # "Anna Sokolova" typed in the first-name field

@@ -67,7 +67,9 @@ def duplicate_dismiss(request, pk):
 def duplicate_scan(request):
     require_writer(request.user)
     job = duplicates.start_scan(request.user)
-    if job.is_active:
+    if job.is_active and job.actor_id != request.user.pk:
+        messages.info(request, "A scan someone else started is running; its pairs appear here when it ends.")
+    elif job.is_active:
         messages.info(request, "Scanning your organization for duplicates; this page shows the progress.")
     else:
         messages.success(request, "Scan finished.")
