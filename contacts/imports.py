@@ -52,6 +52,7 @@ from django.utils.text import get_valid_filename
 
 from companies.models import Company
 from contacts import columns as cols
+from contacts import dedupe
 from contacts.bulk import adjust_tag_usage
 from contacts.exports import neutralize
 from contacts.import_files import FileError, open_table
@@ -866,10 +867,19 @@ def _copy_value(value) -> str:
     return copy_text(str(value))
 
 
+def _dedupe_keys(values: dict, company_name: str = "") -> str:
+    """The duplicate-detection keys of a row (contacts.dedupe), as a PostgreSQL array literal,
+    so the create-time check finds imported contacts at once (a scan also refreshes them)."""
+    features = dedupe.contact_features(None, values.get("first_name"), values.get("last_name"), values.get("email"),
+                                       values.get("phone"), values.get("mobile"), company_name)
+    quoted = ('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in dedupe.contact_keys(features))
+    return "{" + ",".join(quoted) + "}"
+
+
 # Columns a created contact gets from the import (CopyTable fills every other with its default).
 _CREATE_FIELDS = ["organization", "created_at", "updated_at", "created_by", "display_name", "search_name",
                   "search_name_rev", "phone_digits", "company_name", "custom_fields",
-                  *FIELDS]
+                  *FIELDS, "dedupe_keys"]
 _ROW_FIELDS = ["organization", "contact_import", "line", "outcome", "contact_id", "message", "data", "before",
                "after"]
 
@@ -1011,6 +1021,7 @@ class _Writer:
                                ("lead" if name == "lifecycle_stage" else ""))
                 else:
                     row.append(_copy_value(value))
+            row.append(copy_text(_dedupe_keys(values, company[1] if company else "")))
             lines.append("\t".join(row) + table.suffix)
         with self.cursor.copy(table.sql) as copy:
             for i in range(0, len(lines), 1000):
@@ -1029,6 +1040,8 @@ class _Writer:
             names += ["display_name", "search_name", "search_name_rev"]
         if "phone" in names or "mobile" in names:
             names.append("phone_digits")
+        if any(n in names for n in dedupe.IDENTITY_FIELDS):
+            names.append("dedupe_keys")
         names = list(dict.fromkeys(names))
         fields = ["id", *names]
         column_list = ", ".join(f'"{n}"' for n in fields)
@@ -1039,6 +1052,8 @@ class _Writer:
         for record, values, changes in updates:
             result = {**values, **changes}
             result.update(self._derived(result))
+            if "dedupe_keys" in names:
+                result["dedupe_keys"] = _dedupe_keys(result)
             lines.append("\t".join([str(record.contact_id)] + [_copy_value(result.get(n)) for n in names]) + "\n")
             record.before = _json_ready({n: values[n] for n in changes if n != "custom_fields"})
             record.after = _json_ready({n: v for n, v in changes.items() if n != "custom_fields"})

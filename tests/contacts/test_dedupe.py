@@ -274,3 +274,36 @@ def test_scratch_blocks_of_a_failed_scan_are_cleared_by_the_next(world):
     DedupeBlock.objects.create(job=failed, members=[1, 2])
     assert duplicates.start_scan(world.admin, inline=True).status == Job.Status.DONE
     assert not DedupeBlock.objects.exists()
+
+
+@pytest.mark.django_db
+def test_imported_contacts_get_their_keys_at_once(world):
+    import csv
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from contacts import imports
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["First Name", "Last Name", "Email", "Mobile Phone", "Company"],
+                                  ["Bob", 'O"Hara\\x', "bob.ohara+crm@gmail.com", "(415) 555-0101", "Acme, Inc."]])
+    imp = imports.upload(world.admin, SimpleUploadedFile("people.csv", buffer.getvalue().encode()))
+    imp = imports.configure(imp, world.admin, mapping=imp.mapping)
+    imports.start_import(imp, world.admin)
+    contact = Contact.objects.get(email="bob.ohara+crm@gmail.com")
+    assert contact.dedupe_keys == dedupe.contact_keys(
+        feat(None, "Bob", 'O"Hara\\x', "bob.ohara+crm@gmail.com", "+14155550101", "", "Acme, Inc."))
+    assert "e:bobohara@gmail.com" in contact.dedupe_keys
+    # an update by a later import that renames the contact refreshes them
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["First Name", "Last Name", "Email"],
+                                  ["Robert", "Hara", "bob.ohara+crm@gmail.com"]])
+    imp = imports.upload(world.admin, SimpleUploadedFile("again.csv", buffer.getvalue().encode()))
+    imp = imports.configure(imp, world.admin, mapping=imp.mapping, options={"mode": "update"})
+    imports.start_import(imp, world.admin)
+    contact.refresh_from_db()
+    assert "n:hara|robert" in contact.dedupe_keys
+    found = dedupe.find_contact_duplicates(world.admin, {"first_name": "Bobby", "last_name": "Hara",
+                                                         "email": "bobohara@gmail.com"})
+    assert [c.pk for c in found] == [contact.pk]
