@@ -15,7 +15,8 @@ company 0.30) + 0.05 for each further one, capped at 1. A same name alone stays 
 a likely duplicate needs a name that is close *and* a shared contact point, so
 DEFAULT_THRESHOLD (0.75) keeps namesakes and shared switchboard numbers out.
 
-Blocking: every contact carries `dedupe_keys` (derived on save and refreshed by the scan),
+Blocking: every contact carries `dedupe_keys` (derived on save and by imports, refreshed by
+the scan),
 a few strings of which two likely duplicates share at least one: the email key, each phone,
 the sorted transliterated names, and company + first / last name. The create-time check
 is one GIN-indexed overlap query; the scan groups the organization's keys in SQL and only

@@ -166,8 +166,8 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
     search_name_rev = models.CharField(max_length=320, editable=False, default="")
     company_name = models.CharField(max_length=200, editable=False, default="", blank=True)
     phone_digits = models.CharField(max_length=64, editable=False, default="")
-    # Duplicate-detection blocking keys (contacts.dedupe.contact_keys), derived on save and
-    # refreshed by the organization scan (rows written by COPY get theirs there).
+    # Duplicate-detection blocking keys (contacts.dedupe.contact_keys), derived on save and by
+    # imports, and refreshed by the organization scan (other COPY writers' rows get theirs there).
     dedupe_keys = ArrayField(models.CharField(max_length=200), default=list, blank=True, editable=False)
     # Full-text search document, computed by PostgreSQL ('simple' config: names and
     # jargon are not stemmed); weights rank name > email/company > work > notes.
