@@ -22,8 +22,9 @@ the sorted transliterated names, and company + first / last name. The create-tim
 is one GIN-indexed overlap query; the scan groups the organization's keys in SQL and only
 scores pairs inside small blocks (never all pairs).
 
-Transliteration is a small table here rather than a dependency: `anyascii` covers every
-script, but names in this CRM are Latin, Cyrillic and Greek, which the table covers.
+Transliteration is a small table here rather than a dependency: `anyascii` would cover every
+script (it is small and well kept, but not installed here); the table covers Cyrillic and Greek,
+and names in other scripts (CJK, Arabic, Hebrew …) are compared as written.
 """
 
 from __future__ import annotations
