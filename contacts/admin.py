@@ -1,8 +1,9 @@
 from django.contrib import admin
 
 from contacts.models import (
-    AssignmentRule, ConsentEvent, Contact, ContactCompany, ContactImport, ContactRelationship, ContactTag,
-    ContactUserLink, FormLayout, FormLayoutField, ImportMapping, ImportRow, Merge, NameWord, SavedView, Segment,
+    AssignmentRule, CompanyDuplicate, ConsentEvent, Contact, ContactCompany, ContactDuplicate, ContactImport,
+    ContactRelationship, ContactTag, ContactUserLink, FormLayout, FormLayoutField, ImportMapping,
+    ImportRow, Merge, NameWord, SavedView, Segment,
 )
 from contacts.resources import ContactResource
 from contacts.services import restore_contact, soft_delete_contact
@@ -218,3 +219,16 @@ class MergeAdmin(ReadOnlyAdminMixin, OrgAdmin):
     exclude = ["log"]
     readonly_fields = ["kind", "survivor_id", "merged_ids", "actor", "fields", "summary", "job", "undone_at",
                        "undone_by", "created_at", "updated_at"]
+
+
+@admin.register(ContactDuplicate)
+@admin.register(CompanyDuplicate)
+class DuplicatePairAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Pairs the duplicate scan found and what people decided (reviewed on /contacts/duplicates/)."""
+
+    list_display = ["first", "second", "score", "status", "decided_by", "updated_at"]
+    list_select_related = ["first", "second", "decided_by", "organization"]
+    list_filter = ["status"]
+    search_fields = ["=first__id", "=second__id"]
+    raw_id_fields = ["first", "second"]
+

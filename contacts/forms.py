@@ -11,6 +11,7 @@ from django.urls import reverse
 from contacts.models import (
     AssignmentRule, Channel, ConsentEvent, ConsentStatus, Contact, FormLayout, NotificationTopic,
 )
+from contacts import dedupe
 from contacts.services import create_contact, record_consent, save_layout, save_rule, set_tags, update_contact
 from crm.forms import CompanyPickerWidget, CustomFieldsFormMixin, member_choices
 from crm.models import Tag, Team
@@ -60,6 +61,8 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
     def __init__(self, *args, user, only: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.only = only
+        self.duplicates = []
         self.scope = scope = Scope.of(user)
         instance = self.instance
         is_new = instance.pk is None
@@ -138,8 +141,19 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
             data["custom_fields"] = values
         return data
 
+    def find_duplicates(self) -> list:
+        """Likely duplicates of what is about to be saved (the whole form only, and unless the
+        user chose "Save anyway"): shown above the form with links instead of saving."""
+        if self.only is not None or self.data.get("save_anyway"):
+            return []
+        return dedupe.check_before_save(self.user, self.model_data(), self.instance)
+
     def save(self, commit=True):
-        """Create or update through the services; None (with errors on the form) when they refuse."""
+        """Create or update through the services; None (with errors on the form, or the likely
+        duplicates in `duplicates`) when they refuse."""
+        self.duplicates = self.find_duplicates()
+        if self.duplicates:
+            return None
         try:
             with transaction.atomic():
                 if self.instance.pk is None:

@@ -52,6 +52,7 @@ from django.utils.text import get_valid_filename
 
 from companies.models import Company
 from contacts import columns as cols
+from contacts import dedupe
 from contacts.bulk import adjust_tag_usage
 from contacts.exports import neutralize
 from contacts.import_files import FileError, open_table
@@ -726,6 +727,7 @@ def _preview_step(steps: _Steps, job: Job, imp: ContactImport, actor) -> bool:
     counts = Counter(state.get("counts", {}))
     shown = state.get("shown", [])
     errors = state.get("errors", [])
+    _mark_likely_duplicates(plan, PREVIEW_ROWS - len(shown), actor)
     for line in sorted(plan.results):
         result = plan.results[line]
         counts[result.outcome] += 1
@@ -748,6 +750,24 @@ def _preview_step(steps: _Steps, job: Job, imp: ContactImport, actor) -> bool:
         imp.stage = Stage.PREVIEWED
         imp.save(update_fields=["preview", "stage", "updated_at"])
     return done
+
+
+def _mark_likely_duplicates(plan: _Plan, limit: int, actor) -> None:
+    """The dry run's shown rows that would create a contact looking like an existing one say so
+    in their message (contacts.dedupe; one query). Only the shown rows: a check of every row
+    would make a large file's dry run markedly slower."""
+    from contacts import dedupe
+
+    lines = [line for line in sorted(plan.results) if plan.results[line].outcome == Outcome.CREATED][:max(0, limit)]
+    if not lines:
+        return
+    records = [plan.results[line].record for line in lines]
+    data = [{**r.fields, "company_name": r.company} for r in records]
+    for line, found in zip(lines, dedupe.find_for_many(actor, data)):
+        if found:
+            match, contact = found[0]
+            plan.results[line].message = (f"Looks like an existing contact: {contact} (#{contact.pk}) — "
+                                          f"{dedupe.reasons_text(match.reasons)}.")
 
 
 def estimated_rows(imp: ContactImport) -> int:
@@ -847,10 +867,19 @@ def _copy_value(value) -> str:
     return copy_text(str(value))
 
 
+def _dedupe_keys(values: dict, company_name: str = "") -> str:
+    """The duplicate-detection keys of a row (contacts.dedupe), as a PostgreSQL array literal,
+    so the create-time check finds imported contacts at once (a scan also refreshes them)."""
+    features = dedupe.contact_features(None, values.get("first_name"), values.get("last_name"), values.get("email"),
+                                       values.get("phone"), values.get("mobile"), company_name)
+    quoted = ('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in dedupe.contact_keys(features))
+    return "{" + ",".join(quoted) + "}"
+
+
 # Columns a created contact gets from the import (CopyTable fills every other with its default).
 _CREATE_FIELDS = ["organization", "created_at", "updated_at", "created_by", "display_name", "search_name",
                   "search_name_rev", "phone_digits", "company_name", "custom_fields",
-                  *FIELDS]
+                  *FIELDS, "dedupe_keys"]
 _ROW_FIELDS = ["organization", "contact_import", "line", "outcome", "contact_id", "message", "data", "before",
                "after"]
 
@@ -992,6 +1021,7 @@ class _Writer:
                                ("lead" if name == "lifecycle_stage" else ""))
                 else:
                     row.append(_copy_value(value))
+            row.append(copy_text(_dedupe_keys(values, company[1] if company else "")))
             lines.append("\t".join(row) + table.suffix)
         with self.cursor.copy(table.sql) as copy:
             for i in range(0, len(lines), 1000):
@@ -1010,6 +1040,8 @@ class _Writer:
             names += ["display_name", "search_name", "search_name_rev"]
         if "phone" in names or "mobile" in names:
             names.append("phone_digits")
+        if any(n in names for n in dedupe.IDENTITY_FIELDS):
+            names.append("dedupe_keys")
         names = list(dict.fromkeys(names))
         fields = ["id", *names]
         column_list = ", ".join(f'"{n}"' for n in fields)
@@ -1020,6 +1052,8 @@ class _Writer:
         for record, values, changes in updates:
             result = {**values, **changes}
             result.update(self._derived(result))
+            if "dedupe_keys" in names:
+                result["dedupe_keys"] = _dedupe_keys(result)
             lines.append("\t".join([str(record.contact_id)] + [_copy_value(result.get(n)) for n in names]) + "\n")
             record.before = _json_ready({n: values[n] for n in changes if n != "custom_fields"})
             record.after = _json_ready({n: v for n, v in changes.items() if n != "custom_fields"})

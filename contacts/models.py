@@ -96,7 +96,7 @@ def derived_values(first: str, middle: str, last: str, phone: str, mobile: str) 
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
-                      "search_vector", "last_activity_at", "last_contacted_at"]
+                      "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
 
 
 @pghistory.track(
@@ -176,6 +176,9 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
     search_name_rev = models.CharField(max_length=320, editable=False, default="")
     company_name = models.CharField(max_length=200, editable=False, default="", blank=True)
     phone_digits = models.CharField(max_length=64, editable=False, default="")
+    # Duplicate-detection blocking keys (contacts.dedupe.contact_keys), derived on save and by
+    # imports, and refreshed by the organization scan (other COPY writers' rows get theirs there).
+    dedupe_keys = ArrayField(models.CharField(max_length=200), default=list, blank=True, editable=False)
     # Full-text search document, computed by PostgreSQL ('simple' config: names and
     # jargon are not stemmed); weights rank name > email/company > work > notes.
     search_vector = models.GeneratedField(
@@ -254,6 +257,8 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
             # What the embedding worker still has to do.
             models.Index(fields=["organization", "id"], name="contact_embedding_pending_idx",
                          condition=Q(embedding__isnull=True, deleted_at__isnull=True)),
+            # The create-time duplicate check: contacts sharing a blocking key.
+            GinIndex(fields=["dedupe_keys"], name="contact_dedupe_keys_gin"),
         ]
 
     def __str__(self):
@@ -303,6 +308,7 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         "search_name": {"first_name", "middle_name", "last_name"},
         "search_name_rev": {"first_name", "middle_name", "last_name"},
         "phone_digits": {"phone", "mobile"},
+        "dedupe_keys": {"first_name", "last_name", "email", "phone", "mobile"},
     }
 
     def derive_fields(self):
@@ -310,6 +316,9 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         for name, value in derived_values(self.first_name, self.middle_name, self.last_name, str(self.phone or ""),
                                           str(self.mobile or "")).items():
             setattr(self, name, value)
+        from contacts.dedupe import keys_for
+
+        self.dedupe_keys = keys_for(self)
 
     def save(self, *args, **kwargs):
         from contacts.semantic import save_kwargs
@@ -1172,3 +1181,93 @@ class Merge(OrgModel):
         if not parts:
             return None
         return parts[0] | parts[1] if len(parts) == 2 else parts[0]
+
+
+# -- duplicates (contacts/dedupe.py, contacts/duplicates.py) -----------------------------------
+
+class DuplicateStatus(models.TextChoices):
+    OPEN = "open", "To review"
+    DISMISSED = "dismissed", "Not a duplicate"
+    MERGED = "merged", "Merged"
+
+
+class DuplicatePair(OrgModel):
+    """Two records that are likely one (first.id < second.id), with the score and the reasons
+    the last scan or check found. "Not a duplicate" is remembered: scans never reopen it. A pair
+    whose side was merged away (moved to the trash) is marked merged by the next scan."""
+
+    score = models.FloatField()
+    reasons = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=DuplicateStatus.choices, default=DuplicateStatus.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The scan that last found the pair (open pairs a later scan no longer finds are dropped).
+    scan_job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 db_index=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def reasons_text(self) -> str:
+        return ", ".join(self.reasons)
+
+
+class ContactDuplicate(DuplicatePair):
+    first = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    second = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["-score", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="contact_duplicate_unique"),
+            models.CheckConstraint(condition=Q(first__lt=F("second")), name="contact_duplicate_ordered"),
+        ]
+        # The review queue: open pairs of an organization, best first.
+        indexes = [models.Index(fields=["organization", "-score", "-id"], name="contact_dup_queue_idx",
+                                condition=Q(status="open"))]
+
+    def __str__(self):
+        return f"{self.first_id} ~ {self.second_id} ({self.score:.2f})"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """A pair is shown to whoever may see (or change) both contacts."""
+        first = contact_visibility_q(scope, action, "first__")
+        second = contact_visibility_q(scope, action, "second__")
+        return None if first is None or second is None else first & second
+
+
+class CompanyDuplicate(DuplicatePair):
+    first = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+", db_index=False)
+    second = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["-score", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="company_duplicate_unique"),
+            models.CheckConstraint(condition=Q(first__lt=F("second")), name="company_duplicate_ordered"),
+        ]
+        indexes = [models.Index(fields=["organization", "-score", "-id"], name="company_dup_queue_idx",
+                                condition=Q(status="open"))]
+
+    def __str__(self):
+        return f"{self.first_id} ~ {self.second_id} ({self.score:.2f})"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """Companies are shared in the organization: every member sees the pairs; writers act on them."""
+        if action != "view" and not scope.can_write:
+            return None
+        return Q(first__deleted_at__isnull=True, second__deleted_at__isnull=True)
+
+
+class DedupeBlock(models.Model):
+    """Scratch rows of a running scan: the ids of contacts that share one blocking key."""
+
+    job = models.ForeignKey("crm.Job", on_delete=models.CASCADE, related_name="+", db_index=False)
+    members = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "id"], name="dedupe_block_job_idx")]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import ExpressionWrapper, F, FloatField, Value
+from django.db.models import ExpressionWrapper, FloatField, Value
 from pgvector.django import CosineDistance
 
 from crm import embeddings

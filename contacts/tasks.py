@@ -70,3 +70,12 @@ def run_bulk_merge(job_id: int) -> str | None:
 
     job = merge.run_bulk(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def run_dedupe_scan(job_id: int) -> str | None:
+    """Run or resume a duplicate scan of an organization from its checkpoint (contacts.duplicates)."""
+    from contacts import duplicates
+
+    job = duplicates.run(job_id)
+    return job.status if job is not None else None

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from contacts import bulk_views, export_views, import_views, merge_views, segment_views, views
+from contacts import (
+    bulk_views, duplicate_views, export_views, import_views, merge_views, segment_views, views,
+)
 from crm.views_history import revert_contact_change
 
 app_name = "contacts"
@@ -26,6 +28,10 @@ urlpatterns = [
     path("imports/<int:pk>/cancel/", import_views.import_cancel, name="import_cancel"),
     path("imports/<int:pk>/revert/", import_views.import_revert, name="import_revert"),
     path("imports/<int:pk>/errors.csv", import_views.import_errors, name="import_errors"),
+    path("duplicates/", duplicate_views.duplicate_list, name="duplicates"),
+    path("duplicates/scan/", duplicate_views.duplicate_scan, name="duplicate_scan"),
+    path("duplicates/scan/<int:pk>/", duplicate_views.duplicate_scan_status, name="duplicate_scan_status"),
+    path("duplicates/<int:pk>/dismiss/", duplicate_views.duplicate_dismiss, name="duplicate_dismiss"),
     path("export/", export_views.export_form, name="export"),
     path("exports/<int:pk>/", export_views.export_detail, name="export_detail"),
     path("exports/<int:pk>/download/<str:token>/", export_views.export_download, name="export_download"),

@@ -335,7 +335,8 @@ SPECTACULAR_SETTINGS = {
     # One name for the choice set that several fields share (email/sms/call consent).
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
                             "JobStatusEnum": "crm.models.Job.Status",
-                            "MergeKindEnum": "contacts.models.Merge.Kind"},
+                            "MergeKindEnum": "contacts.models.Merge.Kind",
+                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus"},
 }
 
 LOGGING = {

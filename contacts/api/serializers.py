@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 
 from companies.models import Company
 from django.db.models import Prefetch
@@ -13,7 +14,7 @@ from contacts.models import (
     AssignmentRule, Contact, ContactCompany, ContactRelationship, ContactUserLink, FormLayout, FormLayoutField,
     RelationshipType,
 )
-from contacts import bulk
+from contacts import bulk, dedupe
 from contacts.services import PRESETS, create_contact, save_layout, save_rule, set_tags, update_contact
 from crm.api.serializers import (
     Expansion, OrgSerializer, StrictInputMixin, TagSummarySerializer, TeamSummarySerializer,
@@ -32,7 +33,32 @@ class ContactSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "display_name", "email"]
 
 
+class DuplicateWarningSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    score = serializers.FloatField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    reasons_text = serializers.CharField()
+
+
+class DuplicateConflict(APIException):
+    """?on_duplicate=reject and the contact looks like one the caller can see: nothing is saved."""
+
+    status_code = 409
+    default_code = "duplicate"
+
+    def __init__(self, found: list[dict]):
+        super().__init__()
+        self.detail = {"detail": "This contact looks like a contact that already exists; nothing was saved. "
+                                 "Send the request without on_duplicate=reject to save it anyway.",
+                       "duplicates": found}
+
+
 class ContactSerializer(OrgSerializer):
+    duplicates = serializers.SerializerMethodField(
+        help_text="Likely duplicates the caller can see, found when this request created or updated the contact "
+                  "(id, display_name, score, reasons); null on reads. With ?on_duplicate=reject such a write "
+                  "is refused with 409 and the same list.")
     tags = serializers.PrimaryKeyRelatedField(many=True, queryset=Tag.objects.all(), required=False,
                                               help_text="Ids of the contact's tags; writing replaces them.")
     companies = serializers.PrimaryKeyRelatedField(
@@ -61,21 +87,40 @@ class ContactSerializer(OrgSerializer):
             "preferred_channels", "preferred_contact_time", "notification_opt_ins", "email_consent",
             "sms_consent", "call_consent", "owner", "team", "tags", "custom_fields", "enrichment", "ai_insights",
             "search_name", "search_name_rev", "phone_digits", "last_activity_at", "last_contacted_at",
-            "created_by", "created_at", "updated_at", "deleted_at",
+            "created_by", "created_at", "updated_at", "deleted_at", "duplicates",
         ]
 
     # Writes go through the contact services (validation, normalization, tag counts: as everywhere).
 
     def create(self, validated_data):
         tags = validated_data.pop("tags", ())
-        return create_contact(organization=self.organization, data=validated_data, actor=self.user, tags=tags)
+        found = self._check_duplicates(validated_data, None)
+        contact = create_contact(organization=self.organization, data=validated_data, actor=self.user, tags=tags)
+        contact._duplicates = found
+        return contact
 
     def update(self, instance, validated_data):
         tags = validated_data.pop("tags", None)
+        found = self._check_duplicates(validated_data, instance)
         update_contact(contact=instance, data=validated_data, actor=self.user)
         if tags is not None:
             set_tags(instance, tags)
+        instance._duplicates = found
         return instance
+
+    def _check_duplicates(self, data, instance) -> list:
+        """Likely duplicates (contacts.dedupe) of the contact being written: reported in `duplicates`,
+        or, with ?on_duplicate=reject, a 409 before anything is saved."""
+        found = dedupe.check_before_save(self.user, data, instance)
+        request = self.context.get("request")
+        if found and request is not None and request.query_params.get("on_duplicate") == "reject":
+            raise DuplicateConflict([dedupe.warning_of(c) for c in found])
+        return found
+
+    @extend_schema_field(DuplicateWarningSerializer(many=True, allow_null=True))
+    def get_duplicates(self, contact):
+        found = getattr(contact, "_duplicates", None)
+        return None if found is None else [dedupe.warning_of(c) for c in found]
 
 
 class ContactCompanySerializer(OrgSerializer):

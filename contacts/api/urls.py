@@ -26,3 +26,11 @@ router.register("import-mappings", ImportMappingViewSet, basename="import-mappin
 from contacts.api.exports import ExportViewSet  # noqa: E402
 
 router.register("exports", ExportViewSet, basename="export")
+
+from contacts.api.duplicates import (  # noqa: E402
+    CompanyDuplicateViewSet, ContactDuplicateViewSet, DuplicateScanViewSet,
+)
+
+router.register("duplicates", ContactDuplicateViewSet, basename="duplicate")
+router.register("company-duplicates", CompanyDuplicateViewSet, basename="company-duplicate")
+router.register("duplicate-scans", DuplicateScanViewSet, basename="duplicate-scan")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -28,6 +28,15 @@ from crm.permissions import CHANGE, Scope
 from messaging import lookup
 
 
+_ON_DUPLICATE = OpenApiParameter(
+    "on_duplicate", str, enum=["warn", "reject"],
+    description="warn (default): save, and list likely duplicates in `duplicates`; reject: when the contact "
+                "looks like one you can see, save nothing and answer 409 with the list.")
+
+
+@extend_schema_view(create=extend_schema(parameters=[_ON_DUPLICATE]),
+                    update=extend_schema(parameters=[_ON_DUPLICATE]),
+                    partial_update=extend_schema(parameters=[_ON_DUPLICATE]))
 class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
@@ -40,9 +49,20 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     trash_service = soft_delete_contact
     restore_service = restore_contact
 
-    def allowed_query_params(self) -> frozenset[str]:
-        extra = {"limit"} if self.action == "similar" else set()
-        return super().allowed_query_params() | extra
+    def allowed_query_params(self):
+        # ?on_duplicate=reject: refuse (409) a write that looks like an existing contact;
+        # ?limit= for similar contacts.
+        params = super().allowed_query_params()
+        if self.action in ("create", "update", "partial_update"):
+            return params | {"on_duplicate"}
+        return params | {"limit"} if self.action == "similar" else params
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        value = request.query_params.get("on_duplicate")
+        if value is not None and value not in ("warn", "reject"):
+            raise ValidationError({"on_duplicate": ["Use warn (the default: save, and list likely duplicates) or "
+                                                    "reject (save nothing and answer 409)."]})
 
     def get_sort(self):
         # ?view=<id> without ?ordering= sorts as the saved view does.

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0010_imports'),
+        ('contacts', '0011_duplicates'),
         ('crm', '0006_jobitem_skipped'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
