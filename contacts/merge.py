@@ -67,6 +67,13 @@ RELATIONS = {
     "messaging.Message.contact": REPOINT,
     "companies.Company.parent": REPOINT,
     "companies.Company.merged_into": REPOINT,
+    # Duplicate pairs keep naming the records that were found alike: the queue hides a pair whose
+    # record is in the trash (merged) and the next scan marks it merged; repointing would pair
+    # the survivor with itself.
+    "contacts.ContactDuplicate.first": HISTORY,
+    "contacts.ContactDuplicate.second": HISTORY,
+    "contacts.CompanyDuplicate.first": HISTORY,
+    "contacts.CompanyDuplicate.second": HISTORY,
 }
 # Foreign keys of the audit trail's event models (django-pghistory, e.g. ContactEvent.pgh_obj,
 # ContactTagEvent.contact) are HISTORY: the trail records what happened to each record.
