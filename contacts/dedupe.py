@@ -462,8 +462,10 @@ def find_contact_duplicates(user, data: dict, *, exclude_id=None, threshold: flo
 
 
 def merge_url(first_id: int, second_id: int, kind: str = "contact") -> str:
-    """The merge page of a pair (the merge pages live in contacts.merge)."""
-    return f"/{'companies' if kind == 'company' else 'contacts'}/merge/?ids={first_id},{second_id}"
+    """The merge page of a pair (contacts/merge_views.py)."""
+    from django.urls import reverse
+
+    return f"{reverse('companies:merge' if kind == 'company' else 'contacts:merge')}?ids={first_id},{second_id}"
 
 
 IDENTITY_FIELDS = ("first_name", "last_name", "email", "phone", "mobile")

@@ -64,6 +64,24 @@ def duplicate_dismiss(request, pk):
 
 @login_required
 @require_POST
+def duplicate_merge_all(request):
+    """Merge every open pair scoring at least 0.95 (joined into groups) in a background job;
+    each group into its most recently updated record, each merge undoable on its own."""
+    from contacts.merge import start_bulk_merge
+
+    require_writer(request.user)
+    kind = _kind(request.POST.get("kind"))
+    groups = duplicates.high_score_groups(request.user, kind)
+    if not groups:
+        messages.info(request, f"No pairs score {duplicates.BULK_MIN_SCORE:.2f} or more: review the others one by one.")
+        return redirect(_queue_url(kind))
+    job = start_bulk_merge(request.user, groups, kind)
+    messages.success(request, f"Merging {len(groups):,} groups in the background; each merge can be undone.")
+    return redirect("contacts:bulk_merge_detail", job.pk)
+
+
+@login_required
+@require_POST
 def duplicate_scan(request):
     require_writer(request.user)
     job = duplicates.start_scan(request.user)

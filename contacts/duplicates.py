@@ -268,3 +268,34 @@ def dismiss(user, pair) -> None:
 
 def merge_url(pair, kind: str = "contact") -> str:
     return dedupe.merge_url(pair.first_id, pair.second_id, kind)
+
+
+# Bulk merge from the queue: open pairs at or above this score, joined into groups.
+BULK_MIN_SCORE = 0.95
+BULK_MAX_PAIRS = 5000
+
+
+def high_score_groups(user, kind: str = "contact", min_score: float = BULK_MIN_SCORE,
+                      limit: int = BULK_MAX_PAIRS) -> list[list[int]]:
+    """Groups of records to merge from the user's open pairs scoring at least `min_score`:
+    pairs sharing a record are joined (A~B and B~C -> A, B, C), groups kept to what one merge
+    takes (contacts.merge.MAX_RECORDS; a larger cluster waits for a person to review it)."""
+    from contacts.merge import MAX_RECORDS
+
+    pairs = queue(user, kind).filter(score__gte=min_score).order_by("-score", "pk") \
+        .values_list("first_id", "second_id")[:limit]
+    parent: dict[int, int] = {}
+
+    def root(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for first, second in pairs:
+        parent[root(first)] = root(second)
+    groups: dict[int, list[int]] = {}
+    for record in list(parent):
+        groups.setdefault(root(record), []).append(record)
+    return [sorted(group) for group in groups.values() if 2 <= len(group) <= MAX_RECORDS]

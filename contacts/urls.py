@@ -30,6 +30,7 @@ urlpatterns = [
     path("imports/<int:pk>/errors.csv", import_views.import_errors, name="import_errors"),
     path("duplicates/", duplicate_views.duplicate_list, name="duplicates"),
     path("duplicates/scan/", duplicate_views.duplicate_scan, name="duplicate_scan"),
+    path("duplicates/merge-all/", duplicate_views.duplicate_merge_all, name="duplicate_merge_all"),
     path("duplicates/scan/<int:pk>/", duplicate_views.duplicate_scan_status, name="duplicate_scan_status"),
     path("duplicates/<int:pk>/dismiss/", duplicate_views.duplicate_dismiss, name="duplicate_dismiss"),
     path("export/", export_views.export_form, name="export"),

@@ -295,6 +295,8 @@ TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 KITH_SMS_BACKEND = os.environ.get("KITH_SMS_BACKEND", "console")
 # Text embeddings for search by meaning (crm.embeddings): a class with `dimensions` and `encode(texts)`.
 KITH_EMBEDDING_BACKEND = os.environ.get("KITH_EMBEDDING_BACKEND", "crm.embeddings.MiniLMBackend")
+# Threads a worker's embedding batch may use (default: one per core); a search query uses one.
+KITH_EMBEDDING_THREADS = env_int("KITH_EMBEDDING_THREADS", 0) or None
 # Dotted path of a twilio.http.http_client.TwilioHttpClient subclass the Twilio Client uses
 # (empty: the SDK's own); tests put a fake answering at the HTTP layer here.
 KITH_TWILIO_HTTP_CLIENT = os.environ.get("KITH_TWILIO_HTTP_CLIENT", "")

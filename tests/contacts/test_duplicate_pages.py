@@ -173,3 +173,33 @@ def test_viewers_see_the_queue_without_actions(world, pairs):
     assert [p.pk for p in response.context["page"]] == [pairs["p1"].pk]
     html = response.content.decode()
     assert "Not a duplicate" not in html and "Merge…" not in html and "Scan now" not in html
+
+
+@pytest.mark.django_db
+def test_merge_all_high_score_pairs_runs_a_bulk_merge(world, pairs, settings):
+    from contacts.models import Contact, Merge
+
+    p1, p2 = pairs["p1"], pairs["p2"]
+    assert p1.score >= duplicates.BULK_MIN_SCORE > p2.score
+    assert duplicates.high_score_groups(fresh(world.admin)) == [sorted([p1.first_id, p1.second_id])]
+    response = client_for(world.alice).post(URL + "merge-all/", {"kind": "contact"})
+    assert response.status_code == 302
+    job = Job.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[1]))
+    from contacts.merge import run_bulk
+
+    job = run_bulk(job.pk)
+    assert job.status == Job.Status.DONE and job.succeeded == 1
+    merge = Merge.objects.get(job=job)
+    assert {merge.survivor_id, *merge.merged_ids} == {p1.first_id, p1.second_id}
+    assert Contact.objects.filter(pk__in=[p2.first_id, p2.second_id]).count() == 2  # below 0.95: left to review
+    # the merged pair leaves the queue
+    assert p1.pk not in [p.pk for p in client_for(world.admin).get(URL).context["page"]]
+
+
+@pytest.mark.django_db
+def test_merge_all_is_for_writers_and_sees_only_visible_pairs(world, pairs):
+    assert client_for(world.viewer_a).post(URL + "merge-all/", {"kind": "contact"}).status_code == 403
+    # rita sees neither high-score pair: nothing to merge
+    response = client_for(world.rita).post(URL + "merge-all/", {"kind": "contact"}, follow=True)
+    assert "No pairs score 0.95 or more" in response.content.decode()
+    assert duplicates.high_score_groups(fresh(world.charlie)) == []  # P3 scores below 0.95
