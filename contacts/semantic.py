@@ -255,7 +255,8 @@ def count_pending(organization_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def start_backfill(organization_id: int, *, actor=None, rebuild: bool = False, queue: bool = True):
+def start_backfill(organization_id: int, *, actor=None, rebuild: bool = False, queue: bool = True,
+                   send_options=None):
     """A job embedding every contact and company of the organization that has no embedding
     (all of them with `rebuild`), in batches, with progress; sent to the worker when `queue`."""
     from crm.jobs import enqueue
@@ -270,7 +271,7 @@ def start_backfill(organization_id: int, *, actor=None, rebuild: bool = False, q
         job = Job.objects.create(organization_id=organization_id, kind=BACKFILL_KIND, task=BACKFILL_TASK,
                                  actor=actor, params={"rebuild": rebuild}, total=count_pending(organization_id))
         if queue:
-            enqueue(job)
+            enqueue(job, **(send_options or {}))
     return job
 
 
