@@ -8,7 +8,8 @@ benchmarks of bench/latency.py (p50/p95 per case, server-side), the export throu
 bench/export.py and the import benchmark of bench/imports.py (a CSV of --import-rows rows into
 the largest organization, with its baselines). `--only export` / `--only import` run just that
 one (other --only texts select latency cases); `--only dedupe` runs bench/dedupe.py (duplicate
-detection at --contacts, in a database of its own). The database is dropped afterwards unless
+detection at --contacts, in a database of its own), `--only semantic` bench/semantic.py
+(embedding, HNSW build, semantic and hybrid search at --contacts, in a database of its own). The database is dropped afterwards unless
 --keep; --reuse skips the generator on a kept database.
 """
 
@@ -63,13 +64,15 @@ def main(argv=None):
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows in the import benchmark's file")
     parser.add_argument("--import-args", default="", help="more options for bench.imports, e.g. '--no-baselines'")
     args = parser.parse_args(argv)
-    if "dedupe" in args.only:
-        # Duplicate detection: its own labelled organization of --contacts in its own database.
-        subprocess.run([sys.executable, "-m", "bench.dedupe", "--contacts", str(args.contacts),
-                        *(["--keep"] if args.keep else [])], check=True, cwd=ROOT)
-        args.only = [text for text in args.only if text != "dedupe"]
-        if not args.only:
-            return
+    for own in ("dedupe", "semantic"):
+        if own in args.only:
+            # Duplicate detection (a labelled organization) and search by meaning (seeded, then
+            # embedded) at --contacts, each in a database of its own.
+            subprocess.run([sys.executable, "-m", f"bench.{own}", "--contacts", str(args.contacts),
+                            *(["--keep"] if args.keep else [])], check=True, cwd=ROOT)
+            args.only = [text for text in args.only if text != own]
+            if not args.only:
+                return
     latency_only = [text for text in args.only if text not in ("import", "export")]
     run_latency = not args.only or bool(latency_only)
 

@@ -15,14 +15,10 @@ threshold; 1M contacts scanned in < 10 minutes; the create-time check in a few m
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.owndb import in_own_database
 
 
 def load(organization_id: int, rows: list[dict]) -> dict[int, int]:
@@ -131,13 +127,6 @@ def run(contacts: int, dups: int) -> dict:
     return {**result, "scan_seconds": scan}
 
 
-def _admin_sql(url, sql):
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.dedupe")
     parser.add_argument("--contacts", type=int, default=100_000)
@@ -146,32 +135,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     dups = args.dups if args.dups is not None else args.contacts // 10
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    from crm.db import database_url
-
-    s = connection.settings_dict
-    if "_bench" in s["NAME"]:  # already in a benchmark database (python -m bench --only dedupe)
+    def bench():
         print("\n== Duplicate detection ==")
         run(args.contacts, dups)
-        return
-    bench_db = f"{s['NAME']}_bench_dedupe"
-    admin_url = database_url(s, "postgres")
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{bench_db}"')
-    env = {**os.environ, "DATABASE_URL": database_url(s, bench_db)}
-    try:
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
-        subprocess.run([sys.executable, "-m", "bench.dedupe", "--contacts", str(args.contacts), "--dups", str(dups)],
-                       env=env, check=True, cwd=ROOT)
-    finally:
-        if not args.keep:
-            _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+
+    in_own_database("dedupe", "bench.dedupe", ["--contacts", str(args.contacts), "--dups", str(dups)], bench,
+                    keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.owndb import in_own_database
 
 QUERIES = [
     "payments startup CTO", "head of sales for a software company", "nurse working in a hospital",
@@ -148,13 +145,6 @@ def run(contacts: int, queries: int) -> None:
               f"query embedding included)", flush=True)
 
 
-def _admin_sql(url, sql):
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.semantic")
     parser.add_argument("--contacts", type=int, default=100_000)
@@ -162,32 +152,12 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    from crm.db import database_url
-
-    s = connection.settings_dict
-    if "_bench" in s["NAME"]:
+    def bench():
         print(f"\n== Search by meaning at {args.contacts:,} contacts ==")
         run(args.contacts, args.queries)
-        return
-    bench_db = f"{s['NAME']}_bench_semantic"
-    admin_url = database_url(s, "postgres")
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{bench_db}"')
-    env = {**os.environ, "DATABASE_URL": database_url(s, bench_db)}
-    try:
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
-        subprocess.run([sys.executable, "-m", "bench.semantic", "--contacts", str(args.contacts),
-                        "--queries", str(args.queries)], env=env, check=True, cwd=ROOT)
-    finally:
-        if not args.keep:
-            _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+
+    in_own_database("semantic", "bench.semantic", ["--contacts", str(args.contacts), "--queries", str(args.queries)],
+                    bench, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.api.serializers import SimilarContactSerializer
 from contacts.filters import ContactFilter
 from contacts.models import Contact
 from contacts.search import MAX_QUERY_LENGTH, MODES, autocomplete, full_text, labelled_facets, ranked_search
@@ -56,12 +57,8 @@ class FullTextSerializer(serializers.Serializer):
                                                 "covers the 1,000 newest matches.")
 
 
-class RankedHitSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="contact.id")
-    display_name = serializers.CharField(source="contact.display_name")
-    company_name = serializers.CharField(source="contact.company_name")
+class RankedHitSerializer(SimilarContactSerializer):
     email = serializers.CharField(source="contact.email")
-    job_title = serializers.CharField(source="contact.job_title")
     score = serializers.FloatField(help_text="Reciprocal-rank fusion score of the ways it matched.")
     similarity = serializers.FloatField(allow_null=True, help_text="Cosine similarity to the query, when found "
                                                                    "by meaning.")

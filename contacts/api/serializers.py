@@ -390,6 +390,8 @@ class AssignmentRuleSerializer(OrgSerializer):
 
 
 class SimilarContactSerializer(serializers.Serializer):
+    """A contact found by meaning (similar contacts; hits of /api/search/?mode=)."""
+
     id = serializers.IntegerField(source="contact.id")
     display_name = serializers.CharField(source="contact.display_name")
     company_name = serializers.CharField(source="contact.company_name")
