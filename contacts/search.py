@@ -227,6 +227,9 @@ MODES = ("hybrid", "semantic", "text")
 # Each way of matching proposes this many contacts; reciprocal-rank fusion merges the lists.
 FUSION_CANDIDATES = 50
 RRF_K = 60
+# Below this cosine similarity a neighbour is not "close in meaning" (MiniLM puts unrelated
+# profiles at about 0 to 0.1): it is not listed, however few hits there are.
+MIN_SIMILARITY = 0.15
 _FIELD_LABELS = (("display_name", "name"), ("email", "email"), ("company_name", "company"),
                  ("job_title", "job title"), ("department", "department"), ("industry", "industry"),
                  ("description", "notes"))
@@ -307,7 +310,9 @@ def ranked_search(user, text: str, *, queryset=None, mode: str = "hybrid", limit
         name_similarity = dict(by_name)
         lists["name"] = [pk for pk, _ in by_name]
     if mode in ("hybrid", "semantic"):
-        found = semantic.nearest(visible, semantic.embed_query(text), FUSION_CANDIDATES)
+        found = [(pk, distance) for pk, distance in
+                 semantic.nearest(visible, semantic.embed_query(text), FUSION_CANDIDATES)
+                 if 1.0 - distance >= MIN_SIMILARITY]
         meaning = {pk: 1.0 - distance for pk, distance in found}
         lists["meaning"] = [pk for pk, _ in found]
     scores: dict[int, float] = {}

@@ -232,8 +232,15 @@ def test_filters_apply_inside_the_search(world, people):
     filterset = ContactFilter({"lifecycle_stage": ["customer"]}, request=None,
                               queryset=Contact.objects.visible_to(fresh(world.admin)))
     assert filterset.is_valid(), filterset.errors
-    hits = ranked_search(fresh(world.admin), "payments startup CTO", queryset=filterset.qs, mode="hybrid")
+    hits = ranked_search(fresh(world.admin), "owner of a bakery", queryset=filterset.qs, mode="hybrid")
     assert [hit.contact.pk for hit in hits] == [people["baker"].pk]
+    assert ranked_search(fresh(world.admin), "payments startup CTO", queryset=filterset.qs, mode="hybrid") == []
+
+
+def test_unrelated_neighbours_are_not_listed(world, people):
+    hits = ranked_search(fresh(world.alice), "payments startup CTO", mode="semantic")
+    assert [hit.contact.pk for hit in hits] == [people["cto"].pk]  # not the florist (alice's other contact)
+    assert hits[0].similarity >= 0.15
 
 
 @pytest.mark.parametrize("text", ["Соколова кардиолог", "北京软件工程师", "🙂", "x" * 10_000])
