@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 256
 # HNSW search breadth, and how far an iterative scan may go before giving up (then: exact search).
-EF_SEARCH = 100
+EF_SEARCH = 200
 MAX_SCAN_TUPLES = 20000
 _DEBOUNCE_KEY = "embeddings:scheduled"
 _TEXT_TYPES = ("text", "textarea", "select", "multiselect")
