@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 BATCH = 256
 # HNSW search breadth, and how far an iterative scan may go before giving up (then: exact search).
 EF_SEARCH = 200
+OVERFETCH = 4
 MAX_SCAN_TUPLES = 20000
 _DEBOUNCE_KEY = "embeddings:scheduled"
 _TEXT_TYPES = ("text", "textarea", "select", "multiselect")
@@ -109,10 +110,15 @@ def _custom_keys(organization_ids, model: str) -> dict[int, list[str]]:
     return keys
 
 
-def pending(kind: Kind, *, organization_id: int | None = None, after=(0, 0), limit: int | None = None) -> list[tuple]:
-    """(organization_id, id) of rows without an embedding after `after`, in index order."""
+def pending(kind: Kind, *, organization_id: int | None = None, after=(0, 0), limit: int | None = None,
+            everything: bool = False) -> list[tuple]:
+    """(organization_id, id) of rows without an embedding (or all live rows: `everything`)
+    after `after`, in index order."""
     limit = limit or BATCH
-    where, params = "embedding IS NULL AND deleted_at IS NULL AND (organization_id, id) > (%s, %s)", list(after)
+    where = "deleted_at IS NULL AND (organization_id, id) > (%s, %s)"
+    if not everything:
+        where = "embedding IS NULL AND " + where
+    params = list(after)
     if organization_id is not None:
         where += " AND organization_id = %s"
         params.append(organization_id)
@@ -211,6 +217,9 @@ def nearest(queryset, vector, k: int = 10, *, exact: bool = False) -> list[tuple
     vector = np.asarray(vector, dtype=np.float32)
     distance = CosineDistance("embedding", vector)
     qs = queryset.filter(embedding__isnull=False).order_by()
+    # An iterative scan in relaxed order yields neighbours roughly nearest first: take a few
+    # times k of them and keep the k nearest (pgvector's advice for relaxed_order).
+    fetch = k if exact else min(max(OVERFETCH * k, 40), 400)
     with transaction.atomic():
         with connection.cursor() as cursor:
             _search_settings(cursor, iterative=not exact)
@@ -219,13 +228,12 @@ def nearest(queryset, vector, k: int = 10, *, exact: bool = False) -> list[tuple
             ordered = qs.annotate(distance=ExpressionWrapper(distance + Value(0.0), output_field=FloatField()))
         else:
             ordered = qs.annotate(distance=distance)
-        rows = list(ordered.order_by("distance").values_list("pk", "distance")[:k])
+        rows = list(ordered.order_by("distance").values_list("pk", "distance")[:fetch])
     if not exact and len(rows) < k:
         exact_rows = nearest(queryset, vector, k, exact=True)
         if len(exact_rows) > len(rows):
             rows = exact_rows
-    # relaxed_order may return neighbours slightly out of order: sort the k found.
-    return sorted(rows, key=lambda row: (row[1], row[0]))
+    return sorted(rows, key=lambda row: (row[1], row[0]))[:k]
 
 
 def similar_to(queryset, obj, k: int = 5) -> list[tuple[int, float]]:
@@ -246,30 +254,29 @@ BACKFILL_KIND = "embed"
 BACKFILL_TASK = "contacts.tasks.run_embedding_backfill"
 
 
-def count_pending(organization_id: int) -> int:
+def count_pending(organization_id: int, *, everything: bool = False) -> int:
+    missing = "" if everything else "AND embedding IS NULL "
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT count(*) FROM contacts_contact WHERE organization_id = %s AND embedding IS NULL "
-            "AND deleted_at IS NULL) + (SELECT count(*) FROM companies_company WHERE organization_id = %s "
-            "AND embedding IS NULL AND deleted_at IS NULL)", [organization_id, organization_id])
+            f"SELECT (SELECT count(*) FROM contacts_contact WHERE organization_id = %s {missing}"
+            f"AND deleted_at IS NULL) + (SELECT count(*) FROM companies_company WHERE organization_id = %s "
+            f"{missing}AND deleted_at IS NULL)", [organization_id, organization_id])
         return cursor.fetchone()[0]
 
 
 def start_backfill(organization_id: int, *, actor=None, rebuild: bool = False, queue: bool = True,
                    send_options=None):
     """A job embedding every contact and company of the organization that has no embedding
-    (all of them with `rebuild`), in batches, with progress; sent to the worker when `queue`."""
+    (every one with `rebuild`, e.g. after changing the model: each keeps its old vector, and
+    stays searchable, until its new one is stored), in batches, with progress; sent to the
+    worker when `queue`."""
     from crm.jobs import enqueue
     from crm.models import Job
 
     with transaction.atomic():
-        if rebuild:
-            for kind in KINDS.values():
-                with connection.cursor() as cursor:
-                    cursor.execute(f"UPDATE {kind.table} SET embedding = NULL WHERE organization_id = %s "
-                                   f"AND embedding IS NOT NULL", [organization_id])
         job = Job.objects.create(organization_id=organization_id, kind=BACKFILL_KIND, task=BACKFILL_TASK,
-                                 actor=actor, params={"rebuild": rebuild}, total=count_pending(organization_id))
+                                 actor=actor, params={"rebuild": rebuild},
+                                 total=count_pending(organization_id, everything=rebuild))
         if queue:
             enqueue(job, **(send_options or {}))
     return job
@@ -291,7 +298,8 @@ def run_backfill(job_id: int, progress=None):
 def _backfill_step(job) -> bool:
     kind = job.checkpoint.get("kind", CONTACT.name)
     after = tuple(job.checkpoint.get("after", (0, 0)))
-    keys = pending(KINDS[kind], organization_id=job.organization_id, after=after)
+    keys = pending(KINDS[kind], organization_id=job.organization_id, after=after,
+                   everything=job.params.get("rebuild", False))
     if not keys:
         if kind == CONTACT.name:
             job.checkpoint = {"kind": COMPANY.name, "after": [0, 0]}

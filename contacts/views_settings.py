@@ -17,7 +17,7 @@ from contacts.forms import AssignmentRuleForm, FormLayoutForm
 from contacts.models import AssignmentRule, FormLayout, FormLayoutField
 from contacts.services import PRESETS, apply_preset, move_rule, save_rule
 from crm.models import CustomFieldDefinition
-from crm.pages import form_page, get_visible_or_404, require_admin
+from crm.pages import form_page, get_visible_or_404, require_admin, wants_partial
 from crm.permissions import CHANGE, DELETE
 
 
@@ -144,3 +144,32 @@ def rule_toggle(request, pk):
         return redirect("contact_settings:rules")
     messages.success(request, f"{'Activated' if rule.is_active else 'Paused'} “{rule.name}”.")
     return redirect("contact_settings:rules")
+
+
+# -- search by meaning (embeddings)
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def search_settings(request):
+    """How many contacts and companies still wait for their embedding, the latest backfill
+    with its progress (polled while it runs), and buttons to embed what is missing or
+    everything again."""
+    from contacts import semantic
+    from crm.models import Job
+
+    scope = require_admin(request.user)
+    if request.method == "POST":
+        rebuild = request.POST.get("rebuild") == "1"
+        running = Job.objects.filter(organization_id=scope.organization_id, kind=semantic.BACKFILL_KIND,
+                                     status__in=Job.ACTIVE).first()
+        if running is not None:
+            messages.info(request, "Contacts are already being analysed; this page shows the progress.")
+        else:
+            job = semantic.start_backfill(scope.organization_id, actor=request.user, rebuild=rebuild)
+            messages.success(request, f"Analysing {job.total:,} records in the background.")
+        return redirect("contact_settings:search")
+    job = (Job.objects.visible_to(request.user).filter(kind=semantic.BACKFILL_KIND).order_by("-created_at", "-id")
+           .first())
+    context = {"job": job, "pending": semantic.count_pending(scope.organization_id)}
+    template = "contacts/settings/_search_status.html" if wants_partial(request) else "contacts/settings/search.html"
+    return render(request, template, context)

@@ -150,3 +150,72 @@ class FullTextSearchView(APIView):
                   for key, counts in labelled_facets(result.facets).items()}
         return Response(FullTextSerializer({"results": result.contacts, "facets": facets,
                                             "capped": result.capped}).data)
+
+
+class EmbeddingJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    rebuild = serializers.BooleanField(source="params.rebuild", default=False)
+    total = serializers.IntegerField(allow_null=True)
+    processed = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Changed while being analysed: the worker's next round has them.")
+    progress = serializers.IntegerField(help_text="Per cent done.")
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class SearchIndexSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(help_text="Contacts and companies waiting for their embedding.")
+    job = EmbeddingJobSerializer(allow_null=True, help_text="The latest analysis job, to poll while it runs.")
+
+
+class SearchIndexRequestSerializer(serializers.Serializer):
+    rebuild = serializers.BooleanField(default=False, help_text="Analyse every record again (e.g. after changing "
+                                                                "the model), not only those waiting.")
+
+
+class SearchIndexView(APIView):
+    """Search by meaning's index of the caller's organization (org admins): how many records
+    wait for their embedding and the latest analysis job (GET); POST starts a job that embeds
+    what is waiting, or everything with `rebuild` (202; poll GET for its progress)."""
+
+    permission_classes = [IsAuthenticated, IsOrganizationMember]
+    action = "search_index"
+
+    def _scope(self, request):
+        from crm.pages import require_admin
+
+        return require_admin(request.user)
+
+    def _latest(self, request):
+        from contacts import semantic
+        from crm.models import Job
+
+        return (Job.objects.visible_to(request.user).filter(kind=semantic.BACKFILL_KIND)
+                .order_by("-created_at", "-id").first())
+
+    @extend_schema(responses=SearchIndexSerializer)
+    def get(self, request):
+        from contacts import semantic
+
+        scope = self._scope(request)
+        check_query_params(request, {"format"})
+        return Response(SearchIndexSerializer({"pending": semantic.count_pending(scope.organization_id),
+                                               "job": self._latest(request)}).data)
+
+    @extend_schema(request=SearchIndexRequestSerializer, responses={202: SearchIndexSerializer})
+    def post(self, request):
+        from contacts import semantic
+        from crm.models import Job
+
+        scope = self._scope(request)
+        data = SearchIndexRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if Job.objects.filter(organization_id=scope.organization_id, kind=semantic.BACKFILL_KIND,
+                              status__in=Job.ACTIVE).exists():
+            raise ValidationError({"rebuild": ["An analysis is already running; poll GET for its progress."]})
+        semantic.start_backfill(scope.organization_id, actor=request.user, rebuild=data.validated_data["rebuild"])
+        return Response(SearchIndexSerializer({"pending": semantic.count_pending(scope.organization_id),
+                                               "job": self._latest(request)}).data, status=202)

@@ -11,7 +11,7 @@ from companies.api.urls import router as companies_router
 from contacts.api.merges import (
     BulkMergeDetailView, BulkMergeView, MergeCreateView, MergeDetailView, MergeUndoView,
 )
-from contacts.api.search import FullTextSearchView, SearchView
+from contacts.api.search import FullTextSearchView, SearchIndexView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.dashboard import DashboardViewSet
 from crm.api.members import MemberViewSet, TeamViewSet
@@ -40,6 +40,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("search/", SearchView.as_view(), name="search"),
     path("search/full-text/", FullTextSearchView.as_view(), name="search-full-text"),
+    path("search/index/", SearchIndexView.as_view(), name="search-index"),
     path("contacts/<int:pk>/timeline/", TimelineView.as_view(model="contact"), name="contact-timeline"),
     path("companies/<int:pk>/timeline/", TimelineView.as_view(model="company"), name="company-timeline"),
     # Before the router: "contacts/merge/" is not a contact id.

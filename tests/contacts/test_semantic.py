@@ -276,3 +276,15 @@ def test_similar_contacts_are_visible_ones_closest_in_meaning(world, people):
 def test_similar_is_empty_until_embedded(world):
     contact = add(world, CTO)
     assert similar_contacts(fresh(world.admin), contact) == []
+
+
+def test_rebuild_re_embeds_everything_and_keeps_old_vectors_until_then(world, monkeypatch):
+    monkeypatch.setattr(semantic, "BATCH", 1)
+    first, second = add(world, CTO), add(world, BAKER)
+    semantic.embed_pending()
+    job = semantic.start_backfill(world.org.pk, rebuild=True, queue=False)
+    assert job.total == 2
+    # before the job runs, both are still searchable
+    assert Contact.objects.filter(pk__in=[first.pk, second.pk], embedding__isnull=False).count() == 2
+    job = semantic.run_backfill(job.pk)
+    assert job.status == Job.Status.DONE and job.succeeded == 2
