@@ -166,7 +166,8 @@ def search_settings(request):
             messages.info(request, "Contacts are already being analysed; this page shows the progress.")
         else:
             job = semantic.start_backfill(scope.organization_id, actor=request.user, rebuild=rebuild)
-            messages.success(request, f"Analysing {job.total:,} records in the background.")
+            messages.success(request, f"Analysing {job.total:,} record{'' if job.total == 1 else 's'} in the "
+                                      "background.")
         return redirect("contact_settings:search")
     job = (Job.objects.visible_to(request.user).filter(kind=semantic.BACKFILL_KIND).order_by("-created_at", "-id")
            .first())

@@ -48,3 +48,18 @@ def test_search_by_meaning_and_similar_contacts(page, world, screenshots):
     expect(card).not_to_contain_text("Rui Souza")
     card.scroll_into_view_if_needed()
     card.screenshot(path=str(screenshots / "similar-contacts.png"))
+
+
+def test_search_settings_page(page, world, screenshots):
+    for first, last, title, industry, notes in PEOPLE:
+        create_contact(organization=world.org, data={"first_name": first, "last_name": last, "job_title": title,
+                                                     "industry": industry, "description": notes})
+    semantic.embed_pending()
+    create_contact(organization=world.org, data={"first_name": "New", "last_name": "Lead"})
+    sign_in(page, world.admin.email)
+    page.goto("/settings/search/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Search by meaning")
+    expect(page.locator("#embedding-status")).to_contain_text("1 record (contacts and companies) waiting to be analysed")
+    page.get_by_role("button", name="Analyse what is waiting").click()
+    expect(page.locator("#embedding-status")).to_contain_text("Last run: Queued · 0 of 1")
+    page.screenshot(path=str(screenshots / "search-settings.png"), full_page=True)

@@ -30,7 +30,7 @@ def test_page_counts_what_waits_and_starts_a_job(client, world):
     make_contact(world, "Olga", org=world.other_org)
     client.force_login(world.admin)
     html = client.get(URL).content.decode()
-    assert "<strong>1</strong> contact and company waiting to be analysed" in html
+    assert "<strong>1</strong> record (contacts and companies) waiting to be analysed" in html
     response = client.post(URL, {})
     assert response.status_code == 302
     job = Job.objects.get(kind=semantic.BACKFILL_KIND)
