@@ -40,6 +40,8 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
     def __init__(self, *args, user, only: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.only = only
+        self.duplicates = []
         self.scope = scope = Scope.of(user)
         instance = self.instance
         is_new = instance.pk is None
@@ -78,8 +80,25 @@ class CompanyForm(CustomFieldsFormMixin, forms.ModelForm):
             self.clean_custom_field_values()
         return cleaned
 
+    def find_duplicates(self, data: dict) -> list:
+        """Likely duplicates of a new company, or of one whose name or domain changes (the whole
+        form only, unless the user chose "Save anyway"): shown above the form instead of saving."""
+        from contacts.dedupe import find_company_duplicates
+
+        if self.only is not None or self.data.get("save_anyway"):
+            return []
+        instance = self.instance
+        if instance.pk is not None and all(str(data.get(name, getattr(instance, name)) or "")
+                                           == str(getattr(instance, name) or "") for name in ("name", "domain")):
+            return []
+        return find_company_duplicates(self.user, data.get("name", ""), data.get("domain", ""),
+                                       data.get("website", ""), exclude_id=instance.pk)
+
     def save(self, commit=True):
         data = {name: self.cleaned_data[name] for name in MODEL_FIELDS if name in self.cleaned_data}
+        self.duplicates = self.find_duplicates(data)
+        if self.duplicates:
+            return None
         if self.custom_definitions:
             data["custom_fields"] = getattr(self, "cleaned_custom_fields", self.custom_field_values())
         try:

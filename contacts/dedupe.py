@@ -486,6 +486,36 @@ def check_before_save(user, data: dict, instance=None) -> list:
     return find_contact_duplicates(user, data)
 
 
+def find_company_duplicates(user, name: str, domain: str = "", website: str = "", *, exclude_id=None,
+                            threshold: float = DEFAULT_THRESHOLD) -> list:
+    """Companies the user may see that are likely the one being created or renamed: candidates
+    whose name starts with the same word (the folded-name index) or with the same domain,
+    scored by score_companies; best first, each carrying `.duplicate`."""
+    from django.db.models import Q
+    from django.db.models.functions import Collate
+
+    from companies.models import Company
+    from crm.search import fold, prefix_upper_bound
+
+    features = company_features(None, name, domain, website)
+    words = re.findall(r"\w+", fold(name))
+    condition = Q(pk__in=[])
+    if words:
+        condition |= Q(name_c__gte=words[0], name_c__lt=prefix_upper_bound(words[0]))
+    if features.domain:
+        condition |= Q(domain=features.domain)
+    candidates = (Company.objects.visible_to(user).alias(name_c=Collate("search_name", "C")).filter(condition)
+                  .exclude(pk=exclude_id).only("id", "name", "domain", "website", "organization_id")
+                  .order_by()[:CHECK_LIMIT])
+    found = []
+    for company in candidates:
+        match = score_companies(features, company_features(company.pk, company.name, company.domain, company.website))
+        if match.score >= threshold:
+            company.duplicate = match
+            found.append(company)
+    return sorted(found, key=lambda c: (-c.duplicate.score, c.pk))
+
+
 def warning_of(contact) -> dict:
     """A likely duplicate as the API reports it."""
     return {"id": contact.pk, "display_name": contact.display_name, "score": contact.duplicate.score,
