@@ -17,7 +17,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from crm.custom_fields import clean_custom_fields
 from crm.search import fold
 from crm.models import OrgModel
-from crm.models import SoftDeleteMixin
+from crm.models import EmbeddedMixin, SoftDeleteMixin
 from crm.querysets import LiveManager, SoftDeleteQuerySet
 from crm.permissions import CHANGE, DELETE, VIEW, Role
 
@@ -61,6 +61,11 @@ class Address(models.Model):
         abstract = True
 
 
+# What a company's embedding is made of (contacts.semantic.company_text).
+COMPANY_EMBEDDING_FIELDS = ("name", "domain", "industry", "size_band", "city", "country", "description",
+                            "custom_fields")
+
+
 @pghistory.track(
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["embedding", "search_name"], exclude_auto=True)),
@@ -71,12 +76,13 @@ class Address(models.Model):
     # As for contacts: a change to the text the embedding is made of clears it for re-embedding.
     pgtrigger.Trigger(
         name="company_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
-        condition=pgtrigger.AnyChange("name", "domain", "industry", "size_band", "city", "country", "description",
-                                      "custom_fields"),
+        condition=pgtrigger.AnyChange(*COMPANY_EMBEDDING_FIELDS),
         func="NEW.embedding := NULL; RETURN NEW;",
     ),
 )
-class Company(SoftDeleteMixin, OrgModel, Address):
+class Company(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
+    EMBEDDING_FIELDS = COMPANY_EMBEDDING_FIELDS
+
     class Size(models.TextChoices):
         S1 = "1-10", "1–10"
         S2 = "11-50", "11–50"
@@ -159,10 +165,7 @@ class Company(SoftDeleteMixin, OrgModel, Address):
         return None
 
     def save(self, *args, **kwargs):
-        from contacts.semantic import save_kwargs
-
         self.search_name = fold(self.name)
-        kwargs = save_kwargs(self, kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"search_name"}
@@ -170,9 +173,6 @@ class Company(SoftDeleteMixin, OrgModel, Address):
         renamed = (name_saved and self.pk is not None
                    and not Company.objects.filter(pk=self.pk, name=self.name).exists())
         super().save(*args, **kwargs)
-        from contacts.semantic import schedule
-
-        schedule()  # re-embeds the company if its text changed (the trigger cleared the embedding)
         if renamed:
             from contacts.models import refresh_company_names
 

@@ -20,7 +20,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from companies.models import Address, validate_timezone
 from crm.custom_fields import clean_custom_fields
-from crm.models import OrgModel, SoftDeleteMixin, Tag
+from crm.models import EmbeddedMixin, OrgModel, SoftDeleteMixin, Tag
 from crm.permissions import contact_visibility_q, own_or_admin_q
 from crm.search import digits, fold
 from crm.querysets import LiveManager, SoftDeleteQuerySet
@@ -99,6 +99,11 @@ _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_na
                       "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
 
 
+# What a contact's embedding is made of (contacts.semantic.contact_text, tags aside).
+CONTACT_EMBEDDING_FIELDS = ("first_name", "middle_name", "last_name", "job_title", "department", "company_name",
+                            "industry", "description", "custom_fields")
+
+
 @pghistory.track(
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=_CONTACT_UNTRACKED, exclude_auto=True)),
@@ -110,12 +115,13 @@ _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_na
     # embedding, whatever path wrote it (form, API, import, bulk edit); the worker re-embeds it.
     pgtrigger.Trigger(
         name="contact_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
-        condition=pgtrigger.AnyChange("first_name", "middle_name", "last_name", "job_title", "department",
-                                      "company_name", "industry", "description", "custom_fields"),
+        condition=pgtrigger.AnyChange(*CONTACT_EMBEDDING_FIELDS),
         func="NEW.embedding := NULL; RETURN NEW;",
     ),
 )
-class Contact(SoftDeleteMixin, OrgModel, Address):
+class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
+    EMBEDDING_FIELDS = CONTACT_EMBEDDING_FIELDS
+
     team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_contacts")
@@ -321,10 +327,7 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         self.dedupe_keys = keys_for(self)
 
     def save(self, *args, **kwargs):
-        from contacts.semantic import save_kwargs
-
         self.derive_fields()
-        kwargs = save_kwargs(self, kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             update_fields = set(update_fields)
@@ -334,9 +337,6 @@ class Contact(SoftDeleteMixin, OrgModel, Address):
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)
-        from contacts.semantic import schedule
-
-        schedule()  # re-embeds the contact if its text changed (the trigger cleared the embedding)
 
 
 class BelongsToContact:
@@ -1209,6 +1209,9 @@ class DuplicatePair(OrgModel):
     class Meta:
         abstract = True
 
+    def __str__(self):
+        return f"{self.first_id} ~ {self.second_id} ({self.score:.2f})"
+
     @property
     def reasons_text(self) -> str:
         return ", ".join(self.reasons)
@@ -1227,9 +1230,6 @@ class ContactDuplicate(DuplicatePair):
         # The review queue: open pairs of an organization, best first.
         indexes = [models.Index(fields=["organization", "-score", "-id"], name="contact_dup_queue_idx",
                                 condition=Q(status="open"))]
-
-    def __str__(self):
-        return f"{self.first_id} ~ {self.second_id} ({self.score:.2f})"
 
     @classmethod
     def visibility_q(cls, scope, action):
@@ -1251,9 +1251,6 @@ class CompanyDuplicate(DuplicatePair):
         ]
         indexes = [models.Index(fields=["organization", "-score", "-id"], name="company_dup_queue_idx",
                                 condition=Q(status="open"))]
-
-    def __str__(self):
-        return f"{self.first_id} ~ {self.second_id} ({self.score:.2f})"
 
     @classmethod
     def visibility_q(cls, scope, action):

@@ -29,6 +29,8 @@ from django.db import connection, transaction
 from django.db.models import ExpressionWrapper, FloatField, Value
 from pgvector.django import CosineDistance
 
+from companies.models import COMPANY_EMBEDDING_FIELDS
+from contacts.models import CONTACT_EMBEDDING_FIELDS
 from crm import embeddings
 
 logger = logging.getLogger(__name__)
@@ -40,11 +42,6 @@ OVERFETCH = 4
 MAX_SCAN_TUPLES = 20000
 _DEBOUNCE_KEY = "embeddings:scheduled"
 _TEXT_TYPES = ("text", "textarea", "select", "multiselect")
-
-# Per model: table, the columns its text is made of, and the custom field model name.
-_CONTACT_COLUMNS = ("first_name", "middle_name", "last_name", "job_title", "department", "company_name",
-                    "industry", "description", "custom_fields")
-_COMPANY_COLUMNS = ("name", "domain", "industry", "size_band", "city", "country", "description", "custom_fields")
 
 
 def _join(*parts) -> str:
@@ -91,10 +88,10 @@ class Kind:
     tags_sql: str | None
 
 
-CONTACT = Kind("contact", "contacts_contact", _CONTACT_COLUMNS, contact_text,
+CONTACT = Kind("contact", "contacts_contact", CONTACT_EMBEDDING_FIELDS, contact_text,
                "SELECT ct.contact_id, t.name FROM contacts_contacttag ct JOIN crm_tag t ON t.id = ct.tag_id "
                "WHERE ct.contact_id = ANY(%s)")
-COMPANY = Kind("company", "companies_company", _COMPANY_COLUMNS, company_text, None)
+COMPANY = Kind("company", "companies_company", COMPANY_EMBEDDING_FIELDS, company_text, None)
 KINDS = {"contact": CONTACT, "company": COMPANY}
 
 
@@ -180,15 +177,6 @@ def embed_pending(*, organization_id: int | None = None, limit: int = 10_000) ->
     return done
 
 
-def save_kwargs(instance, kwargs: dict) -> dict:
-    """Saves of an existing row leave `embedding` alone: only the worker writes it (an instance
-    read before the worker ran would otherwise write its stale copy back)."""
-    if not instance._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
-        kwargs["update_fields"] = [field.name for field in instance._meta.concrete_fields
-                                   if not field.primary_key and not field.generated and field.name != "embedding"]
-    return kwargs
-
-
 def schedule() -> None:
     """Ask the worker to embed what changed, once the current transaction commits; many saves
     within a few seconds share one task."""
@@ -262,6 +250,19 @@ def count_pending(organization_id: int, *, everything: bool = False) -> int:
             f"AND deleted_at IS NULL) + (SELECT count(*) FROM companies_company WHERE organization_id = %s "
             f"{missing}AND deleted_at IS NULL)", [organization_id, organization_id])
         return cursor.fetchone()[0]
+
+
+def running_backfill(organization_id: int):
+    from crm.models import Job
+
+    return Job.objects.filter(organization_id=organization_id, kind=BACKFILL_KIND, status__in=Job.ACTIVE).first()
+
+
+def latest_backfill(user):
+    """The newest backfill job the user may see (its actor and org admins)."""
+    from crm.models import Job
+
+    return Job.objects.visible_to(user).filter(kind=BACKFILL_KIND).order_by("-created_at", "-id").first()
 
 
 def start_backfill(organization_id: int, *, actor=None, rebuild: bool = False, queue: bool = True,

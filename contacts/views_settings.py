@@ -155,22 +155,18 @@ def search_settings(request):
     with its progress (polled while it runs), and buttons to embed what is missing or
     everything again."""
     from contacts import semantic
-    from crm.models import Job
 
     scope = require_admin(request.user)
     if request.method == "POST":
-        rebuild = request.POST.get("rebuild") == "1"
-        running = Job.objects.filter(organization_id=scope.organization_id, kind=semantic.BACKFILL_KIND,
-                                     status__in=Job.ACTIVE).first()
-        if running is not None:
+        if semantic.running_backfill(scope.organization_id) is not None:
             messages.info(request, "Contacts are already being analysed; this page shows the progress.")
         else:
-            job = semantic.start_backfill(scope.organization_id, actor=request.user, rebuild=rebuild)
+            job = semantic.start_backfill(scope.organization_id, actor=request.user,
+                                          rebuild=request.POST.get("rebuild") == "1")
             messages.success(request, f"Analysing {job.total:,} record{'' if job.total == 1 else 's'} in the "
                                       "background.")
         return redirect("contact_settings:search")
-    job = (Job.objects.visible_to(request.user).filter(kind=semantic.BACKFILL_KIND).order_by("-created_at", "-id")
-           .first())
+    job = semantic.latest_backfill(request.user)
     context = {"job": job, "pending": semantic.count_pending(scope.organization_id)}
     template = "contacts/settings/_search_status.html" if wants_partial(request) else "contacts/settings/search.html"
     return render(request, template, context)

@@ -161,6 +161,27 @@ class OrgModel(models.Model):
             raise ValidationError(errors)
 
 
+class EmbeddedMixin:
+    """A model with an `embedding` that only the embedding worker writes (contacts.semantic):
+    saves of an existing row leave the column alone (an instance read before the worker ran
+    would write its stale copy back), and a save that may change the text it is made of
+    (`EMBEDDING_FIELDS`; a trigger then clears the embedding) asks the worker to re-embed."""
+
+    EMBEDDING_FIELDS: tuple[str, ...] = ()
+
+    def save(self, *args, **kwargs):
+        requested = kwargs.get("update_fields")
+        if not self._state.adding and requested is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and not field.generated
+                                       and field.name != "embedding"]
+        super().save(*args, **kwargs)
+        if requested is None or set(requested) & set(self.EMBEDDING_FIELDS):
+            from contacts.semantic import schedule
+
+            schedule()
+
+
 class SoftDeleteMixin:
     """Methods of a model with a trash (its own `deleted_at` column, `objects` = LiveManager,
     `all_objects` = SoftDeleteQuerySet.as_manager()). Services wrap these with what else

@@ -189,33 +189,26 @@ class SearchIndexView(APIView):
 
         return require_admin(request.user)
 
-    def _latest(self, request):
+    def _answer(self, request, organization_id, status=200):
         from contacts import semantic
-        from crm.models import Job
 
-        return (Job.objects.visible_to(request.user).filter(kind=semantic.BACKFILL_KIND)
-                .order_by("-created_at", "-id").first())
+        return Response(SearchIndexSerializer({"pending": semantic.count_pending(organization_id),
+                                               "job": semantic.latest_backfill(request.user)}).data, status=status)
 
     @extend_schema(responses=SearchIndexSerializer)
     def get(self, request):
-        from contacts import semantic
-
         scope = self._scope(request)
         check_query_params(request, {"format"})
-        return Response(SearchIndexSerializer({"pending": semantic.count_pending(scope.organization_id),
-                                               "job": self._latest(request)}).data)
+        return self._answer(request, scope.organization_id)
 
     @extend_schema(request=SearchIndexRequestSerializer, responses={202: SearchIndexSerializer})
     def post(self, request):
         from contacts import semantic
-        from crm.models import Job
 
         scope = self._scope(request)
         data = SearchIndexRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if Job.objects.filter(organization_id=scope.organization_id, kind=semantic.BACKFILL_KIND,
-                              status__in=Job.ACTIVE).exists():
+        if semantic.running_backfill(scope.organization_id) is not None:
             raise ValidationError({"rebuild": ["An analysis is already running; poll GET for its progress."]})
         semantic.start_backfill(scope.organization_id, actor=request.user, rebuild=data.validated_data["rebuild"])
-        return Response(SearchIndexSerializer({"pending": semantic.count_pending(scope.organization_id),
-                                               "job": self._latest(request)}).data, status=202)
+        return self._answer(request, scope.organization_id, status=202)
