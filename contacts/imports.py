@@ -851,6 +851,10 @@ def _run_step(steps: _Steps, job: Job, imp: ContactImport, actor) -> bool:
         job.total = rows
         imp.stage = Stage.IMPORTED
         fields.append("stage")
+        # One batch job enriches what the import wrote (queued when this last step commits).
+        from contacts.enrichment import start_import_job
+
+        start_import_job(imp, actor)
     imp.save(update_fields=fields)
     return done
 

@@ -326,8 +326,19 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
 
         self.dedupe_keys = keys_for(self)
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        from contacts.enrichment import ENRICHMENT_INPUTS, inputs_of
+
+        if set(ENRICHMENT_INPUTS) <= set(field_names):
+            # The enrichment inputs as read: a save that changes them asks for enrichment.
+            instance._enrichment_seen = inputs_of(instance)
+        return instance
+
     def save(self, *args, **kwargs):
         self.derive_fields()
+        adding = self._state.adding
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             update_fields = set(update_fields)
@@ -337,6 +348,11 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)
+        from contacts.enrichment import ENRICHMENT_INPUTS, contact_saved, inputs_of
+
+        if adding or update_fields is None or set(update_fields) & set(ENRICHMENT_INPUTS):
+            contact_saved(self, None if adding else getattr(self, "_enrichment_seen", None))
+            self._enrichment_seen = inputs_of(self)
 
 
 class BelongsToContact:

@@ -79,3 +79,33 @@ def run_dedupe_scan(job_id: int) -> str | None:
 
     job = duplicates.run(job_id)
     return job.status if job is not None else None
+
+
+@shared_task(bind=True)
+def enrich_contact(self, contact_id: int, only=None, attempt: int = 1) -> list[str] | None:
+    """Enrich one contact (after a save that changed its inputs, the Enrich button, the API).
+    Providers that failed are retried alone, with exponential backoff, KITH_ENRICHMENT_MAX_RETRIES
+    times; each failure is recorded on the contact and overwrites nothing. Returns the failed
+    providers' names (None when the contact is gone)."""
+    from django.conf import settings
+
+    from contacts import enrichment
+
+    result = enrichment.enrich_contact(contact_id, only=only, attempt=attempt)
+    if result is None:
+        return None
+    retries = attempt - 1
+    if result["failed"] and retries < settings.KITH_ENRICHMENT_MAX_RETRIES:
+        raise self.retry(kwargs={"only": result["failed"], "attempt": attempt + 1},
+                         countdown=enrichment.retry_delay(retries),
+                         max_retries=settings.KITH_ENRICHMENT_MAX_RETRIES)
+    return result["failed"]
+
+
+@shared_task
+def run_enrichment_job(job_id: int) -> str | None:
+    """Run or resume the enrichment of many contacts (after an import) from its checkpoint."""
+    from contacts import enrichment
+
+    job = enrichment.run_job(job_id)
+    return job.status if job is not None else None

@@ -48,6 +48,7 @@ urlpatterns = [
     path("<int:pk>/tags/", views.contact_tag_add, name="tag_add"),
     path("<int:pk>/tags/<int:tag_pk>/remove/", views.contact_tag_remove, name="tag_remove"),
     path("<int:pk>/consent/", views.contact_consent, name="consent"),
+    path("<int:pk>/enrich/", views.contact_enrich, name="enrich"),
     path("<int:pk>/history/<int:event_id>/revert/", revert_contact_change, name="history_revert"),
     # Segments and saved views (contacts/segment_views.py)
     path("segments/", segment_views.segment_list, name="segment_list"),

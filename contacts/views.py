@@ -280,3 +280,15 @@ def contact_consent(request, pk):
             f"{form.fields[name].label if name in form.fields else ''} {e}".strip()
             for name, errors in form.errors.items() for e in errors))
     return redirect(reverse("contacts:detail", args=[contact.pk]) + "#consent")
+
+
+@login_required
+@require_POST
+def contact_enrich(request, pk):
+    """The Enrich button of the contact page: queue the enrichment now."""
+    from contacts.enrichment import request_enrichment
+
+    contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
+    request_enrichment(contact)
+    messages.success(request, "Enrichment queued: the card shows the results in a few seconds.")
+    return redirect(reverse("contacts:detail", args=[contact.pk]) + "#enrichment")

@@ -301,6 +301,29 @@ KITH_EMBEDDING_THREADS = env_int("KITH_EMBEDDING_THREADS", 0) or None
 # (empty: the SDK's own); tests put a fake answering at the HTTP layer here.
 KITH_TWILIO_HTTP_CLIENT = os.environ.get("KITH_TWILIO_HTTP_CLIENT", "")
 
+# Contact enrichment (contacts.enrichment): the providers, in order (dotted paths of classes with
+# `name` and `enrich(contact) -> findings`; add a paid data provider here), when it runs, how
+# failed providers are retried, and the DNS (MX) check of email domains.
+KITH_ENRICHMENT_PROVIDERS = env_list("KITH_ENRICHMENT_PROVIDERS", [
+    "contacts.enrichment.PhoneProvider",
+    "contacts.enrichment.TwilioLookupProvider",
+    "contacts.enrichment.EmailProvider",
+    "contacts.enrichment.EmailDNSProvider",
+    "contacts.enrichment.CompanyProvider",
+    "contacts.enrichment.SocialProvider",
+    "contacts.enrichment.TimeZoneProvider",
+])
+KITH_ENRICHMENT_ON_SAVE = env_bool("KITH_ENRICHMENT_ON_SAVE", True)
+KITH_ENRICHMENT_ON_IMPORT = env_bool("KITH_ENRICHMENT_ON_IMPORT", True)
+# A failed provider is retried up to this many times, after base × 2^n seconds.
+KITH_ENRICHMENT_MAX_RETRIES = env_int("KITH_ENRICHMENT_MAX_RETRIES", 3)
+KITH_ENRICHMENT_RETRY_BACKOFF = env_int("KITH_ENRICHMENT_RETRY_BACKOFF", 30)
+# MX lookups: off with KITH_ENRICHMENT_DNS=0 ("not checked"); nameservers "ip" or "ip:port"
+# (empty: the system's); seconds before a lookup counts as "not checked".
+KITH_ENRICHMENT_DNS = env_bool("KITH_ENRICHMENT_DNS", True)
+KITH_ENRICHMENT_NAMESERVERS = env_list("KITH_ENRICHMENT_NAMESERVERS", [])
+KITH_ENRICHMENT_DNS_TIMEOUT = float(os.environ.get("KITH_ENRICHMENT_DNS_TIMEOUT", "2"))
+
 PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "US")
 PHONENUMBER_DB_FORMAT = "E164"
 

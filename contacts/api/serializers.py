@@ -397,3 +397,11 @@ class SimilarContactSerializer(serializers.Serializer):
     company_name = serializers.CharField(source="contact.company_name")
     job_title = serializers.CharField(source="contact.job_title")
     similarity = serializers.FloatField(help_text="Cosine similarity of the two contacts' embeddings (−1 to 1).")
+
+
+class EnrichmentQueuedSerializer(serializers.Serializer):
+    """POST /api/contacts/{id}/enrich/: queued; the contact's `enrichment` shows the result."""
+
+    status = serializers.CharField(help_text='"queued"')
+    contact = serializers.IntegerField()
+    enrichment = serializers.JSONField(help_text="The contact's enrichment as it stands (before this run).")

@@ -11,8 +11,8 @@ from contacts.api.exports import VCardMixin
 from contacts.api.serializers import (
     AssignmentRuleSerializer, BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer,
     BulkRequestSerializer, ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer,
-    ContactSerializer, FormLayoutPresetSerializer, FormLayoutSerializer, PhoneCheckResultSerializer,
-    PhoneCheckSerializer, SimilarContactSerializer,
+    ContactSerializer, EnrichmentQueuedSerializer, FormLayoutPresetSerializer, FormLayoutSerializer,
+    PhoneCheckResultSerializer, PhoneCheckSerializer, SimilarContactSerializer,
 )
 from contacts.filters import (
     CONTACT_ORDERINGS, AssignmentRuleFilter, BulkOperationFilter, ContactCompanyFilter, ContactFilter,
@@ -99,6 +99,20 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
         serializer.is_valid(raise_exception=True)
         serializer.save()
         return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: EnrichmentQueuedSerializer})
+    @action(detail=True, methods=["post"], permission_action=CHANGE, serializer_class=EnrichmentQueuedSerializer,
+            filterset_class=None)
+    def enrich(self, request, pk=None):
+        """Enrich this contact now with every provider (phone, email and its domain's MX, company
+        from the email domain, social profiles, time zone): 202, queued; the contact's `enrichment`
+        shows each value with its source, time and confidence, and each provider's state."""
+        from contacts.enrichment import request_enrichment
+
+        contact = self.get_object()
+        request_enrichment(contact)
+        return Response({"status": "queued", "contact": contact.pk, "enrichment": contact.enrichment},
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=BulkRequestSerializer,
                    responses={200: BulkInlineResultSerializer, 202: BulkOperationSerializer})
