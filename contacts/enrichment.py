@@ -705,21 +705,31 @@ def _display(key: str, value) -> str:
     return str(value)
 
 
+MAIN_VALUES = (*FILLABLE, "company", "email.deliverable")
+
+
 def card_rows(contact) -> dict:
+    """The contact page's card: the values that fill fields (and the company, deliverability)
+    first, the other facts after; each with its source's label, time and confidence."""
     from django.utils.dateparse import parse_datetime
 
     enrichment = contact.enrichment or {}
-    values = []
-    for key, entry in sorted((enrichment.get("values") or {}).items(),
-                             key=lambda item: (item[0] not in (*FILLABLE, "company"), item[0])):
-        values.append({"key": key, "label": _label(key), "value": _display(key, entry.get("value")),
-                       "source": entry.get("source"), "at": parse_datetime(entry.get("at") or ""),
-                       "confidence": round((entry.get("confidence") or 0) * 100), "applied": entry.get("applied"),
-                       "company_id": (entry.get("value") or {}).get("id") if key == "company" and isinstance(
-                           entry.get("value"), dict) and entry.get("applied") else None,
-                       "reason": entry.get("value", {}).get("reason") if isinstance(entry.get("value"), dict) else ""})
+    providers = enrichment.get("providers") or {}
+    main, more = [], []
+    for key, entry in sorted((enrichment.get("values") or {}).items()):
+        value = entry.get("value")
+        company = value if key == "company" and isinstance(value, dict) else {}
+        source = entry.get("source") or ""
+        row = {"key": key, "label": _label(key), "value": _display(key, value),
+               "source": (providers.get(source) or {}).get("label") or source,
+               "at": parse_datetime(entry.get("at") or ""), "confidence": round((entry.get("confidence") or 0) * 100),
+               "applied": entry.get("applied"), "company_id": company.get("id") if entry.get("applied") else None,
+               "reason": company.get("reason", "")}
+        (main if key in MAIN_VALUES else more).append(row)
+    main.sort(key=lambda row: MAIN_VALUES.index(row["key"]))
     states = [{"name": name, "label": state.get("label") or name, "status": state.get("status"),
                "status_label": STATUS_LABELS.get(state.get("status"), state.get("status")),
                "reason": state.get("reason"), "at": parse_datetime(state.get("at") or "")}
-              for name, state in (enrichment.get("providers") or {}).items()]
-    return {"values": values, "states": states, "enriched_at": parse_datetime(enrichment.get("enriched_at") or "")}
+              for name, state in providers.items()]
+    return {"values": main, "more": more, "states": states,
+            "enriched_at": parse_datetime(enrichment.get("enriched_at") or "")}
