@@ -63,6 +63,7 @@ JOB_KIND = "enrich"
 JOB_TASK = "contacts.tasks.run_enrichment_job"
 CONTACT_TASK = "contacts.tasks.enrich_contact"
 JOB_BATCH = 50
+DEBOUNCE_SECONDS = 2
 
 
 # --- the provider interface ----------------------------------------------------------------------
@@ -587,10 +588,12 @@ def schedule(contact_id: int, *, debounce: bool = True) -> None:
     """Ask the worker to enrich the contact once the current transaction commits; saves of the
     same contact within a few seconds share one task."""
     def send():
-        if not debounce or cache.add(f"enrichment:scheduled:{contact_id}", 1, timeout=5):
+        # The window closes before the task runs (it reads the row then), so a save that was
+        # folded into it is seen by it, and a later save schedules a task of its own.
+        if not debounce or cache.add(f"enrichment:scheduled:{contact_id}", 1, timeout=DEBOUNCE_SECONDS):
             from crm.celery import app
 
-            app.send_task(CONTACT_TASK, args=[contact_id], countdown=2 if debounce else 0)
+            app.send_task(CONTACT_TASK, args=[contact_id], countdown=DEBOUNCE_SECONDS + 1 if debounce else 0)
 
     transaction.on_commit(send)
 
