@@ -42,7 +42,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -502,10 +502,13 @@ def _link_company(contact, domain: str) -> tuple[bool, dict]:
         return False, {**value, "reason": "The contact is already linked to a company."}
     created = False
     if company is None:
-        with transaction.atomic():
-            company = Company(organization_id=contact.organization_id, name=_company_name(domain), domain=domain)
-            company.save()
-        created = True
+        try:
+            with transaction.atomic():  # a savepoint: another worker may create it first
+                company = Company(organization_id=contact.organization_id, name=_company_name(domain), domain=domain)
+                company.save()
+            created = True
+        except IntegrityError:
+            company = Company.objects.get(organization_id=contact.organization_id, domain=domain)
     ContactCompany(organization_id=contact.organization_id, contact_id=contact.pk, company=company,
                    is_primary=True).save()
     return True, {"id": company.pk, "name": company.name, "domain": domain, "created": created}
@@ -667,13 +670,20 @@ def run_job(job_id: int):
         return job.processed >= len(job.params["ids"])
 
     job = run(job_id, step)
-    if retries:
+    for contact_id, failed in retries:
+        retry_later(contact_id, failed)
+    return job
+
+
+def retry_later(contact_id: int, failed: list[str]) -> None:
+    """Retry a contact's failed providers alone, as the task's second attempt (bounded, backoff)."""
+    def send():
         from crm.celery import app
 
-        for contact_id, failed in retries:
-            app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"only": failed, "attempt": 2},
-                          countdown=retry_delay(0))
-    return job
+        app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"only": failed, "attempt": 2},
+                      countdown=retry_delay(0))
+
+    transaction.on_commit(send)
 
 
 # --- the contact page's card ---------------------------------------------------------------------
@@ -736,3 +746,22 @@ def card_rows(contact) -> dict:
               for name, state in providers.items()]
     return {"values": main, "more": more, "states": states,
             "enriched_at": parse_datetime(enrichment.get("enriched_at") or "")}
+
+
+def import_progress(imp) -> dict | None:
+    """The enrichment job an import queued: status, counts, percent and a line for its page."""
+    from crm.models import Job
+
+    job = (Job.objects.filter(organization_id=imp.organization_id, kind=JOB_KIND, params__import=imp.pk)
+           .order_by("-created_at", "-id").first())
+    if job is None:
+        return None
+    total = job.total or 0
+    percent = 100 if job.status == Job.Status.DONE else (round(100 * job.processed / total) if total else 0)
+    line = {Job.Status.QUEUED: f"Enrichment of {total} contacts is queued.",
+            Job.Status.RUNNING: f"Enriching: {job.processed} of {total} contacts.",
+            Job.Status.DONE: f"Enriched {job.succeeded} of {total} contacts.",
+            }.get(job.status, f"Enrichment {job.get_status_display().lower()}: {job.processed} of {total} contacts."
+                                 f"{' ' + job.error if job.error else ''}")
+    return {"job": job.pk, "status": job.status, "total": total, "processed": job.processed,
+            "succeeded": job.succeeded, "failed": job.failed, "percent": percent, "line": line}

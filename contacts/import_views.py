@@ -276,6 +276,9 @@ def _context(imp: ContactImport, form) -> dict:
         if ran is not None:
             context["run_progress"] = progress = imports.progress(imp, ran)
             context["run_line"] = progress_line(progress)
+        from contacts.enrichment import import_progress
+
+        context["enrichment_progress"] = import_progress(imp)
     if imp.revert_job_id and imp.stage not in RUNNING:
         revert = Job.objects.filter(pk=imp.revert_job_id).first()
         if revert is not None:

@@ -78,11 +78,20 @@ class ContactImportDetailSerializer(ContactImportSerializer):
     """One import in full: what was read of the file, the mapping and options, the dry run."""
 
     targets = serializers.SerializerMethodField(help_text="The values `mapping` accepts, with their labels.")
+    enrichment = serializers.SerializerMethodField(
+        help_text="The job enriching the contacts this import wrote (status, total, processed, succeeded, failed, "
+                  "percent), once the import finished; null before.")
 
     class Meta(ContactImportSerializer.Meta):
         fields = [*ContactImportSerializer.Meta.fields[:4], "encoding", "delimiter", "headers", "sample", "mapping",
-                  "options", "targets", "preview", *ContactImportSerializer.Meta.fields[4:]]
+                  "options", "targets", "preview", *ContactImportSerializer.Meta.fields[4:], "enrichment"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_enrichment(self, imp) -> dict | None:
+        from contacts.enrichment import import_progress
+
+        return import_progress(imp)
 
     def get_targets(self, imp) -> list[list[str]]:
         return [list(t) for t in targets(definitions_for(imp.organization_id, "contact"))]

@@ -18,6 +18,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 import requests
+from django.urls import reverse
 
 from companies.models import Company
 from contacts import enrichment
@@ -559,7 +560,7 @@ def test_saves_that_change_inputs_schedule_enrichment_and_its_own_write_does_not
     assert scheduled(callbacks) == 0
 
 
-def test_import_queues_one_batch_job_with_progress(world, django_capture_on_commit_callbacks):
+def test_import_queues_one_batch_job_with_progress(world, client, django_capture_on_commit_callbacks):
     from tests.contacts.test_imports import run_import
 
     rows = [["First Name", "Email", "Mobile Phone"]] + [
@@ -571,9 +572,17 @@ def test_import_queues_one_batch_job_with_progress(world, django_capture_on_comm
     job = Job.objects.get(organization=world.org, kind="enrich")
     ids = sorted(Contact.objects.filter(email__endswith="@pagato-import.io").values_list("pk", flat=True))
     assert job.params == {"import": imp.pk, "ids": ids} and job.total == 5 and job.actor == world.manager_a
+    client.force_login(world.manager_a)
+    page = client.get(reverse("contacts:import_detail", args=[imp.pk])).content.decode()
+    assert "Enrichment of 5 contacts is queued." in page
     enrichment.run_job(job.pk)
     job.refresh_from_db()
     assert (job.status, job.processed, job.succeeded, job.failed) == ("done", 5, 5, 0)
+    page = client.get(reverse("contacts:import_detail", args=[imp.pk])).content.decode()
+    assert "Enriched 5 of 5 contacts." in page and 'aria-label="Enriched"' in page
+    data = client.get(f"/api/imports/{imp.pk}/").json()
+    assert data["enrichment"] == {"job": job.pk, "status": "done", "total": 5, "processed": 5, "succeeded": 5,
+                                  "failed": 0, "percent": 100, "line": "Enriched 5 of 5 contacts."}
     enriched = Contact.objects.filter(pk__in=ids)
     assert {c.timezone for c in enriched} == {"Europe/Berlin"}
     assert Company.objects.filter(organization=world.org, domain="pagato-import.io").count() == 1
@@ -584,3 +593,24 @@ def test_deleted_contact_is_left_alone(world):
     contact = new(world, mobile="+447400123456")
     Contact.all_objects.filter(pk=contact.pk).delete()
     assert enrichment.enrich_contact(contact.pk) is None
+
+
+def test_batch_job_retries_only_the_failed_providers_of_failed_contacts(world, settings,
+                                                                        django_capture_on_commit_callbacks):
+    settings.KITH_ENRICHMENT_PROVIDERS = [f"{HERE}.GoodProvider", f"{HERE}.RefusingProvider"]
+    contacts = [new(world, first_name=f"P{i}") for i in range(3)]
+    job = enrichment.start_job(world.org.pk, [c.pk for c in contacts], queue=False)
+    with django_capture_on_commit_callbacks() as callbacks:
+        enrichment.run_job(job.pk)
+    retries = [c for c in callbacks if c.__qualname__.startswith("retry_later.")]
+    assert len(retries) == 3
+    assert retries[0].__closure__  # the contact and the failed providers travel with the task
+    assert {cell.cell_contents for r in retries for cell in r.__closure__ if isinstance(cell.cell_contents, int)} \
+        == {c.pk for c in contacts}
+    assert all(["refusing"] in [cell.cell_contents for cell in r.__closure__] for r in retries)
+    job.refresh_from_db()
+    assert (job.status, job.processed, job.succeeded) == ("done", 3, 3)
+    for contact in contacts:
+        contact.refresh_from_db()
+        assert state(contact, "refusing")["status"] == "failed" and state(contact, "good")["status"] == "ok"
+
