@@ -245,6 +245,8 @@ def _resolver():
 def check_mail_domain(domain: str) -> dict:
     """{"deliverable": True|False|None, "mx": [...], "reason": str}, cached per domain (a day for
     an answer, a few minutes for "not checked"). None: not checked (offline, no answer in time)."""
+    if not getattr(settings, "KITH_ENRICHMENT_DNS", True):
+        return {"deliverable": None, "mx": [], "reason": "DNS checks are turned off (KITH_ENRICHMENT_DNS)."}
     key = f"enrichment:mx:{domain}"
     cached = cache.get(key)
     if cached is not None:
@@ -252,21 +254,17 @@ def check_mail_domain(domain: str) -> dict:
     from email_validator import EmailUndeliverableError
     from email_validator.deliverability import validate_email_deliverability
 
-    if not getattr(settings, "KITH_ENRICHMENT_DNS", True):
-        result = {"deliverable": None, "mx": [], "reason": "DNS checks are turned off (KITH_ENRICHMENT_DNS)."}
+    try:
+        info = validate_email_deliverability(domain, domain, dns_resolver=_resolver())
+    except EmailUndeliverableError as exc:
+        result = {"deliverable": False, "mx": [], "reason": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - no resolver configuration, network unreachable
+        result = {"deliverable": None, "mx": [], "reason": f"DNS could not be asked ({type(exc).__name__})."}
     else:
-        try:
-            info = validate_email_deliverability(domain, domain, dns_resolver=_resolver())
-        except EmailUndeliverableError as exc:
-            result = {"deliverable": False, "mx": [], "reason": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - no resolver configuration, network unreachable
-            result = {"deliverable": None, "mx": [], "reason": f"DNS could not be asked ({type(exc).__name__})."}
+        if "unknown-deliverability" in info:
+            result = {"deliverable": None, "mx": [], "reason": f"DNS did not answer ({info['unknown-deliverability']})."}
         else:
-            if "unknown-deliverability" in info:
-                result = {"deliverable": None, "mx": [],
-                          "reason": f"DNS did not answer ({info['unknown-deliverability']})."}
-            else:
-                result = {"deliverable": True, "mx": [host for _, host in info.get("mx", [])][:5], "reason": ""}
+            result = {"deliverable": True, "mx": [host for _, host in info.get("mx", [])][:5], "reason": ""}
     timeout = 86400 if result["deliverable"] is not None else 300
     cache.set(key, result, timeout=timeout)
     return result
@@ -467,7 +465,8 @@ def run_provider(provider: Provider, snapshot: Snapshot) -> tuple[dict, list[Fin
     except (TimeoutError, requests.Timeout) as exc:
         return {"status": FAILED, "reason": f"Timed out ({exc or type(exc).__name__})."}, []
     except Exception as exc:  # noqa: BLE001 - a provider's bug is its failure, not the contact's
-        logger.warning("Enrichment provider %s failed: %r", provider.name, exc)
+        # The type only: a message may quote the person's data, which logs must not keep.
+        logger.warning("Enrichment provider %s failed: %s", provider.name, type(exc).__name__)
         return {"status": FAILED, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}, []
     return {"status": OK, "reason": ""}, findings
 
