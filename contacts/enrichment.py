@@ -553,9 +553,10 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1) -> dict | No
                 continue
             if status["status"] == OK:
                 states[provider.name]["last_ok_at"] = now.isoformat()
-                # Facts this provider found before but not now no longer hold (e.g. a removed phone).
-                for key in [k for k, e in values.items() if e.get("source") == provider.name and k not in FILLABLE]:
-                    del values[key]
+            # Facts this provider found before but not now no longer hold (a removed phone, another
+            # email domain); values it filled in stay, as the contact's fields do.
+            for key in [k for k, e in values.items() if e.get("source") == provider.name and k not in FILLABLE]:
+                del values[key]
             for finding in findings:
                 if finding.field == "company":
                     applied, value = _link_company(contact, finding.value)

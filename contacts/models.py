@@ -336,6 +336,13 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
             instance._enrichment_seen = inputs_of(instance)
         return instance
 
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using, fields, from_queryset)
+        if fields is None:
+            from contacts.enrichment import inputs_of
+
+            self._enrichment_seen = inputs_of(self)
+
     def save(self, *args, **kwargs):
         self.derive_fields()
         adding = self._state.adding

@@ -6,13 +6,12 @@ register = template.Library()
 _BADGES = {"ok": "done", "failed": "failed", "not_checked": "unknown", "skipped": "cancelled"}
 
 
-@register.inclusion_tag("contacts/_enrichment_values.html", takes_context=True)
-def enrichment_card(context, contact):
+@register.inclusion_tag("contacts/_enrichment_values.html")
+def enrichment_card(contact):
     """The body of the contact page's enrichment card: {% load enrichment %}{% enrichment_card contact %}."""
     from contacts.enrichment import card_rows
 
     rows = card_rows(contact)
     for state in rows["states"]:
         state["badge"] = _BADGES.get(state["status"], "unknown")
-    return {**rows, "contact": contact, "can_enrich": getattr(contact, "can_change", False),
-            "csrf_token": context.get("csrf_token")}
+    return {**rows, "contact": contact}

@@ -97,6 +97,17 @@ def test_phone_facts_from_phonenumbers_data_and_time_zone(world):
     assert state(contact, "twilio")["status"] == "skipped"  # the organization does not send through Twilio
 
 
+def test_facts_of_a_removed_input_go_values_it_filled_stay(world):
+    contact = new(world, mobile="+4915123456789", email="ana@pagato.io")
+    enrich(contact)
+    assert "mobile.e164" in values(contact) and contact.timezone == "Europe/Berlin"
+    update_contact(contact=Contact.objects.get(pk=contact.pk), data={"mobile": ""})
+    enrich(contact)
+    assert not [key for key in values(contact) if key.startswith("mobile.")]
+    assert contact.timezone == "Europe/Berlin" and values(contact)["timezone"]["applied"] is True
+    assert values(contact)["email.domain"]["value"] == "pagato.io"
+
+
 def test_provenance_keeps_source_time_and_confidence(world):
     contact = new(world, mobile="+4915123456789")
     enrich(contact)
@@ -543,7 +554,7 @@ def scheduled(callbacks) -> int:
 def test_saves_that_change_inputs_schedule_enrichment_and_its_own_write_does_not(world,
                                                                                django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        contact = new(world, email="ana@example.com")
+        contact = new(world, email="ana@example.com", website="https://linkedin.com/in/ana")
     assert scheduled(callbacks) == 1
     with django_capture_on_commit_callbacks() as callbacks:
         update_contact(contact=Contact.objects.get(pk=contact.pk), data={"job_title": "CTO"})
@@ -555,8 +566,13 @@ def test_saves_that_change_inputs_schedule_enrichment_and_its_own_write_does_not
         enrichment.enrich_contact(contact.pk)
     assert scheduled(callbacks) == 0
     assert Contact.objects.get(pk=contact.pk).timezone == "Europe/Berlin"
+    assert Contact.objects.get(pk=contact.pk).linkedin == "https://www.linkedin.com/in/ana"  # an input
     with django_capture_on_commit_callbacks() as callbacks:
         Contact.objects.get(pk=contact.pk).save()  # a full save of the enriched row changes no input
+    assert scheduled(callbacks) == 0
+    contact.refresh_from_db()
+    with django_capture_on_commit_callbacks() as callbacks:
+        contact.save()  # nor does one of an instance refreshed after enrichment
     assert scheduled(callbacks) == 0
 
 
