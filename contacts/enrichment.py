@@ -534,7 +534,9 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1) -> dict | No
         status, findings = run_provider(provider, snapshot)
         results.append((provider, status, findings))
     now = timezone.now()
-    with transaction.atomic():
+    from crm.audit import change_context
+
+    with transaction.atomic(), change_context(source="enrichment"):
         contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
         if contact is None:
             return None
@@ -575,8 +577,11 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1) -> dict | No
                 else:
                     values[finding.field] = _entry(finding.value, provider.name, finding.confidence, True, now)
         enrichment.update({"values": values, "providers": states, "enriched_at": now.isoformat()})
-        # A queryset update: no save() hook, so this write does not ask for enrichment again.
-        Contact.all_objects.filter(pk=contact_id).update(enrichment=enrichment, updated_at=now, **updates)
+        # A queryset update: no save() hook, so this write does not ask for enrichment again. Like
+        # the other derived writes (embedding, company name) it leaves `updated_at` alone: that
+        # says when a person or an import last changed the contact (an import's revert relies on it);
+        # the history records this change with source "enrichment".
+        Contact.all_objects.filter(pk=contact_id).update(enrichment=enrichment, **updates)
     failed = [provider.name for provider, status, _ in results if status["status"] == FAILED]
     return {"failed": failed, "enrichment": enrichment}
 

@@ -108,6 +108,18 @@ def test_facts_of_a_removed_input_go_values_it_filled_stay(world):
     assert values(contact)["email.domain"]["value"] == "pagato.io"
 
 
+def test_history_names_enrichment_and_updated_at_stays(world):
+    from crm.audit import history_for
+
+    contact = new(world, mobile="+4915123456789")
+    updated_at = Contact.objects.get(pk=contact.pk).updated_at
+    enrich(contact)
+    assert contact.timezone == "Europe/Berlin" and contact.updated_at == updated_at
+    [event] = [e for e in history_for(contact) if (e.pgh_diff or {}).get("timezone")]
+    assert event.pgh_context["source"] == "enrichment"
+    assert event.pgh_diff["timezone"] == ["", "Europe/Berlin"]
+
+
 def test_provenance_keeps_source_time_and_confidence(world):
     contact = new(world, mobile="+4915123456789")
     enrich(contact)
@@ -603,6 +615,12 @@ def test_import_queues_one_batch_job_with_progress(world, client, django_capture
     assert {c.timezone for c in enriched} == {"Europe/Berlin"}
     assert Company.objects.filter(organization=world.org, domain="pagato-import.io").count() == 1
     assert ContactCompany.objects.filter(contact__in=ids).count() == 5
+    # Enrichment is not a change "since the import": the import can still be reverted whole.
+    from contacts import imports
+
+    imp = imports.start_revert(imp, world.manager_a)
+    assert imp.stage == "reverted", imp.error
+    assert not Contact.all_objects.filter(pk__in=ids).exists()
 
 
 def test_deleted_contact_is_left_alone(world):
