@@ -49,10 +49,10 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger("kith.enrichment")
 
 # What a save must change to ask for enrichment (other saves don't).
-ENRICHMENT_INPUTS = ("email", "phone", "mobile", "linkedin", "twitter", "website", "street", "city", "region",
-                     "postal_code", "country")
+ENRICHMENT_INPUTS = ("email", "phone", "mobile", "linkedin", "twitter", "telegram", "website", "street", "city",
+                     "region", "postal_code", "country")
 # Contact fields a finding may fill (when empty).
-FILLABLE = ("timezone", "linkedin", "twitter")
+FILLABLE = ("timezone", "linkedin", "twitter", "telegram")
 FACT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30})?$")
 MAX_VALUE_CHARS = 1000
 
@@ -311,6 +311,8 @@ _LINKEDIN = re.compile(r"^(?:https?://)?(?:[a-z]{2,3}\.)?linkedin\.com/(in|compa
 _TWITTER = re.compile(r"^(?:https?://)?(?:www\.|mobile\.)?(?:twitter|x)\.com/(?:#!/)?@?([A-Za-z0-9_]{1,15})"
                       r"(?:[/?#].*)?$", re.I)
 _HANDLE = re.compile(r"^@?([A-Za-z0-9_]{1,15})$")
+_TELEGRAM = re.compile(r"^(?:(?:https?://)?(?:www\.)?(?:t|telegram)\.me/|@)?([A-Za-z][A-Za-z0-9_]{4,31})/?$", re.I)
+_TELEGRAM_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/", re.I)
 
 
 def normalize_linkedin(value: str) -> str:
@@ -326,8 +328,14 @@ def normalize_twitter(value: str) -> str:
     return f"@{match.group(1)}" if match else ""
 
 
+def normalize_telegram(value: str) -> str:
+    """'https://t.me/ana_souza', 't.me/ana_souza' or 'ana_souza' -> '@ana_souza' ('' if not a username)."""
+    match = _TELEGRAM.match((value or "").strip())
+    return f"@{match.group(1)}" if match else ""
+
+
 class SocialProvider(Provider):
-    """LinkedIn profile URLs and Twitter / X handles in one canonical form; a profile URL typed
+    """LinkedIn profile URLs, Twitter / X and Telegram handles in one canonical form; a profile URL typed
     as the website (or in the other field) fills the empty field it belongs to."""
 
     name, label = "social", "Social profiles"
@@ -354,6 +362,14 @@ class SocialProvider(Provider):
         else:
             if v.get("twitter"):
                 findings.append(Finding("twitter.problem", "Not a Twitter / X handle.", 1.0))
+        website = (v.get("website") or "").strip()
+        telegram = normalize_telegram(v.get("telegram") or "") or (
+            normalize_telegram(website) if _TELEGRAM_URL.match(website) else "")
+        if telegram:
+            findings.append(Finding("telegram", telegram, 1.0 if v.get("telegram") else 0.9))
+            findings.append(Finding("telegram.url", f"https://t.me/{telegram[1:]}", 1.0))
+        elif v.get("telegram"):
+            findings.append(Finding("telegram.problem", "Not a Telegram username.", 1.0))
         if not findings:
             raise Skipped("No social profile.")
         return findings
@@ -503,7 +519,8 @@ def _link_company(contact, domain: str) -> tuple[bool, dict]:
     if company is None:
         try:
             with transaction.atomic():  # a savepoint: another worker may create it first
-                company = Company(organization_id=contact.organization_id, name=_company_name(domain), domain=domain)
+                company = Company(organization_id=contact.organization_id, name=_company_name(domain), domain=domain,
+                              owner_id=contact.owner_id)
                 company.save()
             created = True
         except IntegrityError:
@@ -698,7 +715,8 @@ VALUE_LABELS = {
     "email.valid": "Email syntax", "email.domain": "Email domain", "email.free": "Mailbox provider",
     "email.disposable": "Disposable address", "email.deliverable": "Accepts email", "email.mx": "Mail servers",
     "email.problem": "Email problem", "twitter.url": "Twitter / X profile", "linkedin.problem": "LinkedIn",
-    "twitter.problem": "Twitter / X",
+    "twitter.problem": "Twitter / X", "telegram": "Telegram", "telegram.url": "Telegram profile",
+    "telegram.problem": "Telegram",
 }
 _PHONE_LABELS = {"valid": "valid", "e164": "E.164", "region": "country", "number_type": "type",
                  "carrier": "carrier", "line_type": "line type", "time_zones": "time zones", "place": "place"}

@@ -279,7 +279,7 @@ def test_company_created_from_business_domain_then_reused(world):
     ana = new(world, email="ana@pagato-labs.io")
     enrich(ana)
     company = Company.objects.get(organization=world.org, domain="pagato-labs.io")
-    assert company.name == "Pagato Labs"
+    assert company.name == "Pagato Labs" and company.owner == world.alice  # the contact's owner may edit it
     link = ContactCompany.objects.get(contact=ana)
     assert link.company == company and link.is_primary
     assert values(ana)["company"]["value"] == {"id": company.pk, "name": "Pagato Labs", "domain": "pagato-labs.io",
@@ -341,6 +341,22 @@ def test_normalize_linkedin(typed, url):
 ])
 def test_normalize_twitter(typed, handle):
     assert enrichment.normalize_twitter(typed) == handle
+
+
+@pytest.mark.parametrize("typed, handle", [
+    ("https://t.me/ana_souza", "@ana_souza"), ("telegram.me/ana_souza/", "@ana_souza"), ("@ana_souza", "@ana_souza"),
+    ("ana_souza", "@ana_souza"), ("ana", ""), ("https://example.com/ana_souza", ""),
+])
+def test_normalize_telegram(typed, handle):
+    assert enrichment.normalize_telegram(typed) == handle
+
+
+def test_telegram_link_as_website_fills_the_empty_telegram(world):
+    contact = new(world, website="https://t.me/ana_souza")
+    enrich(contact)
+    assert contact.telegram == "@ana_souza" and values(contact)["telegram"]["confidence"] == 0.9
+    assert values(contact)["telegram.url"]["value"] == "https://t.me/ana_souza"
+    assert contact.linkedin == "" and contact.twitter == ""
 
 
 def test_social_fills_empty_fields_and_keeps_typed_ones(world):
