@@ -788,3 +788,13 @@ def import_progress(imp) -> dict | None:
                                  f"{' ' + job.error if job.error else ''}")
     return {"job": job.pk, "status": job.status, "total": total, "processed": job.processed,
             "succeeded": job.succeeded, "failed": job.failed, "percent": percent, "line": line}
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+def forget(sender, contact, **kwargs) -> None:
+    """contacts.signals.contact_erasing: the person's enrichment lives in the contact's row (gone
+    with it); outside it only the cache holds their email domain's DNS answer and the debounce
+    mark of their id. Both go, so no trace of the address is left behind."""
+    domain = email_domain(contact.email)
+    cache.delete_many([f"enrichment:scheduled:{contact.pk}", *([f"enrichment:mx:{domain}"] if domain else [])])

@@ -664,3 +664,18 @@ def test_batch_job_retries_only_the_failed_providers_of_failed_contacts(world, s
         contact.refresh_from_db()
         assert state(contact, "refusing")["status"] == "failed" and state(contact, "good")["status"] == "ok"
 
+
+
+def test_erasure_forgets_what_the_cache_holds_of_the_person(world, dns_server):
+    from django.core.cache import cache
+
+    from contacts.signals import contact_erasing
+
+    domain = f"pagato-{dns_server.suffix}.io"
+    contact = new(world, email=f"ana@{domain}")
+    enrich(contact)
+    assert cache.get(f"enrichment:mx:{domain}")["deliverable"] is True
+    cache.set(f"enrichment:scheduled:{contact.pk}", 1, timeout=60)
+    contact_erasing.send(sender=Contact, contact=contact, organization=world.org)
+    assert cache.get(f"enrichment:mx:{domain}") is None
+    assert cache.get(f"enrichment:scheduled:{contact.pk}") is None
