@@ -535,8 +535,9 @@ def _entry(value, source: str, confidence: float, applied: bool, now) -> dict:
             "applied": applied}
 
 
-def enrich_contact(contact_id: int, *, only=None, attempt: int = 1) -> dict | None:
-    """Run the providers (all, or the names in `only`) on a contact and store what they found.
+def enrich_contact(contact_id: int, *, only=None, attempt: int = 1, actor_id: int | None = None) -> dict | None:
+    """Run the providers (all, or the names in `only`) on a contact and store what they found;
+    the history names `actor_id` (who pressed Enrich, who ran the import) with source "enrichment".
     Returns {"failed": [names], "enrichment": {...}}, or None when the contact is gone."""
     from contacts.models import Contact
 
@@ -553,7 +554,7 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1) -> dict | No
     now = timezone.now()
     from crm.audit import change_context
 
-    with transaction.atomic(), change_context(source="enrichment"):
+    with transaction.atomic(), change_context(actor=actor_id, source="enrichment"):
         contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
         if contact is None:
             return None
@@ -609,7 +610,7 @@ def inputs_of(contact) -> tuple:
     return tuple(str(getattr(contact, name) or "") for name in ENRICHMENT_INPUTS)
 
 
-def schedule(contact_id: int, *, debounce: bool = True) -> None:
+def schedule(contact_id: int, *, debounce: bool = True, actor_id: int | None = None) -> None:
     """Ask the worker to enrich the contact once the current transaction commits; saves of the
     same contact within a few seconds share one task."""
     def send():
@@ -618,7 +619,8 @@ def schedule(contact_id: int, *, debounce: bool = True) -> None:
         if not debounce or cache.add(f"enrichment:scheduled:{contact_id}", 1, timeout=DEBOUNCE_SECONDS):
             from crm.celery import app
 
-            app.send_task(CONTACT_TASK, args=[contact_id], countdown=DEBOUNCE_SECONDS + 1 if debounce else 0)
+            app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"actor_id": actor_id} if actor_id else {},
+                          countdown=DEBOUNCE_SECONDS + 1 if debounce else 0)
 
     transaction.on_commit(send)
 
@@ -631,9 +633,9 @@ def contact_saved(contact, seen: tuple | None) -> None:
         schedule(contact.pk)
 
 
-def request_enrichment(contact) -> None:
+def request_enrichment(contact, actor=None) -> None:
     """The Enrich button / POST /api/contacts/{id}/enrich/: all providers, now."""
-    schedule(contact.pk, debounce=False)
+    schedule(contact.pk, debounce=False, actor_id=getattr(actor, "pk", None))
 
 
 def retry_delay(retries: int) -> int:
@@ -680,29 +682,29 @@ def run_job(job_id: int):
         position = job.checkpoint.get("position", 0)
         ids = job.params["ids"][position:position + JOB_BATCH]
         for contact_id in ids:
-            result = enrich_contact(contact_id)
+            result = enrich_contact(contact_id, actor_id=job.actor_id)
             if result is None:
                 job.failed += 1
                 continue
             job.succeeded += 1
             if result["failed"]:
-                retries.append((contact_id, result["failed"]))
+                retries.append((contact_id, result["failed"], job.actor_id))
         job.processed = position + len(ids)
         job.checkpoint = {"position": position + len(ids)}
         return job.processed >= len(job.params["ids"])
 
     job = run(job_id, step)
-    for contact_id, failed in retries:
-        retry_later(contact_id, failed)
+    for contact_id, failed, actor_id in retries:
+        retry_later(contact_id, failed, actor_id)
     return job
 
 
-def retry_later(contact_id: int, failed: list[str]) -> None:
+def retry_later(contact_id: int, failed: list[str], actor_id: int | None = None) -> None:
     """Retry a contact's failed providers alone, as the task's second attempt (bounded, backoff)."""
     def send():
         from crm.celery import app
 
-        app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"only": failed, "attempt": 2},
+        app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"only": failed, "attempt": 2, "actor_id": actor_id},
                       countdown=retry_delay(0))
 
     transaction.on_commit(send)

@@ -289,6 +289,6 @@ def contact_enrich(request, pk):
     from contacts.enrichment import request_enrichment
 
     contact = get_visible_or_404(request.user, Contact.objects.all(), pk, CHANGE)
-    request_enrichment(contact)
+    request_enrichment(contact, request.user)
     messages.success(request, "Enrichment queued: the card shows the results in a few seconds.")
     return redirect(reverse("contacts:detail", args=[contact.pk]) + "#enrichment")

@@ -110,7 +110,7 @@ class ContactViewSet(VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
         from contacts.enrichment import request_enrichment
 
         contact = self.get_object()
-        request_enrichment(contact)
+        request_enrichment(contact, request.user)
         return Response({"status": "queued", "contact": contact.pk, "enrichment": contact.enrichment},
                         status=status.HTTP_202_ACCEPTED)
 

@@ -31,9 +31,11 @@ def queued(callbacks) -> int:
 
 
 @pytest.mark.parametrize("who", ["alice", "manager_a", "admin"])
-def test_enrich_is_queued_for_those_who_may_change(world, api, contact, who, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        response = api(getattr(world, who)).post(URL.format(contact.pk))
+def test_enrich_is_queued_for_those_who_may_change(world, api, contact, who, django_capture_on_commit_callbacks,
+                                                   django_assert_max_num_queries):
+    client = api(getattr(world, who))
+    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(8):
+        response = client.post(URL.format(contact.pk))
     assert response.status_code == 202, response.content
     assert response.json() == {"status": "queued", "contact": contact.pk, "enrichment": {}}
     assert queued(callbacks) == 1

@@ -116,8 +116,13 @@ def test_history_names_enrichment_and_updated_at_stays(world):
     enrich(contact)
     assert contact.timezone == "Europe/Berlin" and contact.updated_at == updated_at
     [event] = [e for e in history_for(contact) if (e.pgh_diff or {}).get("timezone")]
-    assert event.pgh_context["source"] == "enrichment"
+    assert event.pgh_context["source"] == "enrichment" and event.pgh_context.get("user") is None
     assert event.pgh_diff["timezone"] == ["", "Europe/Berlin"]
+    # Who pressed Enrich (or ran the import) is named.
+    other = new(world, first_name="Bea", mobile="+33612345678")
+    enrich(other, actor_id=world.alice.pk)
+    [event] = [e for e in history_for(other) if (e.pgh_diff or {}).get("timezone")]
+    assert (event.pgh_context["source"], event.pgh_context["user"]) == ("enrichment", world.alice.pk)
 
 
 def test_provenance_keeps_source_time_and_confidence(world):
