@@ -91,6 +91,11 @@ class Skipped(ProviderError):
     """Nothing for the provider to do (no input, not configured)."""
 
 
+class Unchanged(ProviderError):
+    """Its inputs did not change since it last answered: what it found then stands (a paid lookup
+    is not bought twice; the Enrich button asks again, `contact.force`)."""
+
+
 class Provider:
     name = "provider"
     label = "Provider"
@@ -175,18 +180,25 @@ class TwilioLookupProvider(Provider):
         config = sms_config(contact.organization_id)
         if not (config.backend == Backend.TWILIO and config.account_sid and config.auth_token):
             raise Skipped("Twilio is not configured for this organization.")
-        findings = []
+        numbers = {}
         for field in ("mobile", "phone"):
             number = _parse_phone(contact.values.get(field))
-            if number is None or not phonenumbers.is_valid_number(number):
-                continue
-            result = twilio_lookup(config, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+            if number is not None and phonenumbers.is_valid_number(number):
+                numbers[field] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        looked_up = {field: (contact.previous.get(f"{field}.looked_up") or {}).get("value") for field in numbers}
+        if numbers and numbers == looked_up and not contact.force:
+            raise Unchanged("Looked up before; the numbers did not change.")
+        findings = []
+        for field, e164 in numbers.items():
+            result = twilio_lookup(config, e164)
             if result.get("lookup_error"):
                 raise ProviderError(result["lookup_error"])
             if result.get("carrier"):
-                findings.append(Finding(f"{field}.carrier", result["carrier"], 0.95))
+                # Its own key: phonenumbers' carrier is the range's original one (numbers get ported).
+                findings.append(Finding(f"{field}.current_carrier", result["carrier"], 0.95))
             if result.get("line_type"):
                 findings.append(Finding(f"{field}.line_type", result["line_type"], 0.95))
+            findings.append(Finding(f"{field}.looked_up", e164, 1.0))
         if not findings and not any(contact.values.get(f) for f in ("mobile", "phone")):
             raise Skipped("No phone number.")
         return findings
@@ -413,11 +425,14 @@ class Snapshot:
     pk: int
     organization_id: int
     values: dict
+    previous: dict  # Contact.enrichment["values"] as it was
+    force: bool = False  # asked for by a person: no provider keeps an earlier answer
 
     @classmethod
-    def of(cls, contact) -> Snapshot:
+    def of(cls, contact, force: bool = False) -> Snapshot:
         values = {name: str(getattr(contact, name) or "") for name in (*ENRICHMENT_INPUTS, *FILLABLE)}
-        return cls(contact.pk, contact.organization_id, values)
+        return cls(contact.pk, contact.organization_id, values, dict((contact.enrichment or {}).get("values") or {}),
+                   force)
 
 
 def _field_error(field: str, value) -> str:
@@ -474,6 +489,8 @@ def run_provider(provider: Provider, snapshot: Snapshot) -> tuple[dict, list[Fin
         findings = check_findings(provider.enrich(snapshot))
     except Skipped as exc:
         return {"status": SKIPPED, "reason": exc.reason}, []
+    except Unchanged as exc:
+        return {"status": OK, "reason": exc.reason, "unchanged": True}, []
     except NotChecked as exc:
         return {"status": NOT_CHECKED, "reason": exc.reason}, []
     except ProviderError as exc:
@@ -535,7 +552,8 @@ def _entry(value, source: str, confidence: float, applied: bool, now) -> dict:
             "applied": applied}
 
 
-def enrich_contact(contact_id: int, *, only=None, attempt: int = 1, actor_id: int | None = None) -> dict | None:
+def enrich_contact(contact_id: int, *, only=None, attempt: int = 1, actor_id: int | None = None,
+                   force: bool = False) -> dict | None:
     """Run the providers (all, or the names in `only`) on a contact and store what they found;
     the history names `actor_id` (who pressed Enrich, who ran the import) with source "enrichment".
     Returns {"failed": [names], "enrichment": {...}}, or None when the contact is gone."""
@@ -544,7 +562,7 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1, actor_id: in
     contact = Contact.objects.filter(pk=contact_id).first()
     if contact is None:
         return None
-    snapshot = Snapshot.of(contact)
+    snapshot = Snapshot.of(contact, force=force)
     results = []
     for provider in providers():
         if only and provider.name not in only:
@@ -566,8 +584,10 @@ def enrich_contact(contact_id: int, *, only=None, attempt: int = 1, actor_id: in
             previous = states.get(provider.name) or {}
             states[provider.name] = {**status, "label": provider.label, "at": now.isoformat(),
                                      "attempts": attempt if status["status"] == FAILED else 0}
-            if status["status"] == FAILED:
-                # Nothing of a failed provider is used; what it found before stays as it was.
+            unchanged = states[provider.name].pop("unchanged", False)
+            if status["status"] == FAILED or unchanged:
+                # Nothing of a failed provider is used; what it found before stays as it was (as
+                # it does for one whose inputs did not change).
                 states[provider.name]["last_ok_at"] = previous.get("last_ok_at") or (
                     previous.get("at") if previous.get("status") == OK else None)
                 continue
@@ -619,7 +639,8 @@ def schedule(contact_id: int, *, debounce: bool = True, actor_id: int | None = N
         if not debounce or cache.add(f"enrichment:scheduled:{contact_id}", 1, timeout=DEBOUNCE_SECONDS):
             from crm.celery import app
 
-            app.send_task(CONTACT_TASK, args=[contact_id], kwargs={"actor_id": actor_id} if actor_id else {},
+            kwargs = {} if debounce else {"force": True, "actor_id": actor_id}
+            app.send_task(CONTACT_TASK, args=[contact_id], kwargs=kwargs,
                           countdown=DEBOUNCE_SECONDS + 1 if debounce else 0)
 
     transaction.on_commit(send)
@@ -721,7 +742,7 @@ VALUE_LABELS = {
     "telegram.problem": "Telegram",
 }
 _PHONE_LABELS = {"valid": "valid", "e164": "E.164", "region": "country", "number_type": "type",
-                 "carrier": "carrier", "line_type": "line type", "time_zones": "time zones", "place": "place"}
+                 "carrier": "carrier (range)", "current_carrier": "carrier (now)", "looked_up": "looked up", "line_type": "line type", "time_zones": "time zones", "place": "place"}
 
 
 def _label(key: str) -> str:

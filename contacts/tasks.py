@@ -82,8 +82,8 @@ def run_dedupe_scan(job_id: int) -> str | None:
 
 
 @shared_task(bind=True)
-def enrich_contact(self, contact_id: int, only=None, attempt: int = 1,
-                   actor_id: int | None = None) -> list[str] | None:
+def enrich_contact(self, contact_id: int, only=None, attempt: int = 1, actor_id: int | None = None,
+                   force: bool = False) -> list[str] | None:
     """Enrich one contact (after a save that changed its inputs, the Enrich button, the API).
     Providers that failed are retried alone, with exponential backoff, KITH_ENRICHMENT_MAX_RETRIES
     times; each failure is recorded on the contact and overwrites nothing. Returns the failed
@@ -92,12 +92,13 @@ def enrich_contact(self, contact_id: int, only=None, attempt: int = 1,
 
     from contacts import enrichment
 
-    result = enrichment.enrich_contact(contact_id, only=only, attempt=attempt, actor_id=actor_id)
+    result = enrichment.enrich_contact(contact_id, only=only, attempt=attempt, actor_id=actor_id, force=force)
     if result is None:
         return None
     retries = attempt - 1
     if result["failed"] and retries < settings.KITH_ENRICHMENT_MAX_RETRIES:
-        raise self.retry(kwargs={"only": result["failed"], "attempt": attempt + 1, "actor_id": actor_id},
+        raise self.retry(kwargs={"only": result["failed"], "attempt": attempt + 1, "actor_id": actor_id,
+                                 "force": force},
                          countdown=enrichment.retry_delay(retries),
                          max_retries=settings.KITH_ENRICHMENT_MAX_RETRIES)
     return result["failed"]

@@ -147,30 +147,50 @@ def test_address_country_with_one_zone_wins_several_zones_leave_it_empty(world):
     assert "several time zones" in state(wide, "timezone")["reason"]
 
 
-def test_twilio_lookup_when_configured(world, fake_twilio):
-    MessagingSettings.objects.create(organization=world.org, backend="twilio", twilio_account_sid=ACCOUNT_SID,
-                                     twilio_auth_token=TOKEN, twilio_from_number="+14155550100")
+@pytest.fixture
+def on_twilio(world):
+    return MessagingSettings.objects.create(organization=world.org, backend="twilio", twilio_account_sid=ACCOUNT_SID,
+                                            twilio_auth_token=TOKEN, twilio_from_number="+14155550100")
+
+
+def test_twilio_lookup_when_configured_and_not_bought_twice(world, on_twilio, fake_twilio):
     fake_twilio.routes["lookups.twilio.com/v2/PhoneNumbers/+447400123456"] = (200, {
         "phone_number": "+447400123456", "valid": True,
         "line_type_intelligence": {"carrier_name": "EE Limited", "type": "mobile", "error_code": None}})
     contact = new(world, mobile="+447400123456")
     enrich(contact)
-    assert values(contact)["mobile.carrier"] == {**values(contact)["mobile.carrier"], "value": "EE Limited",
-                                                 "source": "twilio", "confidence": 0.95}
+    assert values(contact)["mobile.current_carrier"] == {**values(contact)["mobile.current_carrier"],
+                                                         "value": "EE Limited", "source": "twilio", "confidence": 0.95}
+    assert values(contact)["mobile.carrier"]["source"] == "phone"  # the range's carrier, from phonenumbers
     assert values(contact)["mobile.line_type"]["value"] == "mobile"
     assert state(contact, "twilio")["status"] == "ok"
     assert [r["url"].rsplit("/", 1)[1] for r in fake_twilio.requests] == ["+447400123456"]
+    looked_up_at = values(contact)["mobile.current_carrier"]["at"]
+    # Another input changed, the number did not: Twilio is not asked again, its answer stands.
+    update_contact(contact=Contact.objects.get(pk=contact.pk), data={"email": "ana@example.com"})
+    enrich(contact)
+    assert len(fake_twilio.requests) == 1
+    assert state(contact, "twilio") == {**state(contact, "twilio"), "status": "ok",
+                                        "reason": "Looked up before; the numbers did not change."}
+    assert values(contact)["mobile.current_carrier"]["at"] == looked_up_at
+    # The Enrich button asks again.
+    enrich(contact, force=True)
+    assert len(fake_twilio.requests) == 2
+    assert values(contact)["mobile.current_carrier"]["at"] > looked_up_at
 
 
-def test_twilio_failure_is_recorded_and_keeps_earlier_values(world, fake_twilio):
-    MessagingSettings.objects.create(organization=world.org, backend="twilio", twilio_account_sid=ACCOUNT_SID,
-                                     twilio_auth_token=TOKEN, twilio_from_number="+14155550100")
-    fake_twilio.routes["lookups.twilio.com/v2/PhoneNumbers/"] = (500, {"code": 20500, "message": "Down",
-                                                                     "status": 500})
+def test_twilio_failure_is_recorded_and_keeps_earlier_values(world, on_twilio, fake_twilio):
+    fake_twilio.routes["lookups.twilio.com/v2/PhoneNumbers/"] = (200, {
+        "phone_number": "+447400123456", "valid": True,
+        "line_type_intelligence": {"carrier_name": "EE Limited", "type": "mobile", "error_code": None}})
     contact = new(world, mobile="+447400123456")
     enrich(contact)
+    fake_twilio.routes["lookups.twilio.com/v2/PhoneNumbers/"] = (500, {"code": 20500, "message": "Down",
+                                                                     "status": 500})
+    enrich(contact, force=True)
     assert state(contact, "twilio")["status"] == "failed" and "500" in state(contact, "twilio")["reason"]
-    assert values(contact)["mobile.carrier"]["source"] == "phone"  # phonenumbers' answer stays
+    assert values(contact)["mobile.current_carrier"]["value"] == "EE Limited"  # the earlier answer stays
+    assert values(contact)["mobile.carrier"]["source"] == "phone"
 
 
 # --- email, DNS, company ------------------------------------------------------------------------
