@@ -62,7 +62,9 @@ STATUS_LABELS = {OK: "OK", FAILED: "Failed", NOT_CHECKED: "Not checked", SKIPPED
 JOB_KIND = "enrich"
 JOB_TASK = "contacts.tasks.run_enrichment_job"
 CONTACT_TASK = "contacts.tasks.enrich_contact"
-JOB_BATCH = 50
+# Contacts per step of the batch job: one transaction that holds their row locks while the
+# providers answer, so small enough that a person editing one of them hardly waits.
+JOB_BATCH = 25
 DEBOUNCE_SECONDS = 2
 
 
