@@ -451,9 +451,9 @@ def record(delivery: WebhookDelivery, outcome: Outcome, now=None):
         else:
             delivery.next_attempt_at = when
         if outcome.retry and when is None:
-            _disable(endpoint, now, "An event could not be delivered for 72 hours.")
+            _disable(endpoint, now, "An event could not be delivered for 72 hours.", outcome.error)
         elif endpoint.consecutive_failures >= disable_after_failures():
-            _disable(endpoint, now, f"{endpoint.consecutive_failures} deliveries in a row failed.")
+            _disable(endpoint, now, f"{endpoint.consecutive_failures} deliveries in a row failed.", outcome.error)
     delivery.save(update_fields=["status", "attempts", "next_attempt_at", "last_attempt_at", "response_status",
                                  "response_excerpt", "error", "duration_ms", "updated_at"])
     endpoint.save(update_fields=["consecutive_failures", "last_success_at", "last_failure_at", "is_active",
@@ -461,7 +461,7 @@ def record(delivery: WebhookDelivery, outcome: Outcome, now=None):
     return when
 
 
-def _disable(endpoint: WebhookEndpoint, now, reason: str) -> None:
+def _disable(endpoint: WebhookEndpoint, now, reason: str, last_error: str) -> None:
     """Stop sending to a failing endpoint and tell the organization's admins."""
     if not endpoint.is_active:
         return
@@ -470,7 +470,7 @@ def _disable(endpoint: WebhookEndpoint, now, reason: str) -> None:
     from crm.permissions import Role
 
     endpoint.is_active, endpoint.disabled_at = False, now
-    endpoint.disabled_reason = f"Disabled automatically: {reason} Last error: {_last_error(endpoint)}"[:300]
+    endpoint.disabled_reason = f"Disabled automatically: {reason} Last error: {last_error or '—'}"[:300]
     url = reverse("settings_webhook", args=[endpoint.pk])
     admins = Membership.objects.filter(organization_id=endpoint.organization_id, role=Role.ADMIN,
                                        user__is_active=True).values_list("user_id", flat=True)
@@ -478,12 +478,6 @@ def _disable(endpoint: WebhookEndpoint, now, reason: str) -> None:
         notify(user_id, "other", f"Webhook endpoint {endpoint.url} was disabled after repeated failures.", url,
                endpoint.organization_id, key=f"webhook_disabled:{endpoint.pk}:{int(now.timestamp())}")
     log.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
-
-
-def _last_error(endpoint) -> str:
-    last = (WebhookDelivery.objects.filter(endpoint_id=endpoint.pk).exclude(error="")
-            .order_by("-last_attempt_at").values_list("error", flat=True).first())
-    return last or "—"
 
 
 # Queueing -------------------------------------------------------------------------------------
