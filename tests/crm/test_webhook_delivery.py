@@ -322,3 +322,31 @@ def test_a_slow_endpoint_does_not_slow_the_request(world, httpserver, client, se
     webhooks.deliver_due()
     delivery = deliveries()[0]
     assert delivery.status == "pending" and "Timed out" in delivery.error and delivery.duration_ms < 2000
+
+
+def documented_verify():
+    """The receiver of docs/webhooks.md, run as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)
+    return namespace["verify"]
+
+
+def test_the_documented_receiver_accepts_our_requests_and_rejects_old_or_forged_ones(world, httpserver):
+    handler = Sequence(Response("ok", 200))
+    httpserver.expect_request("/hook").respond_with_handler(handler)
+    endpoint = make_endpoint(world, httpserver.url_for("/hook"), types=["contact.created"])
+    make_contact(world)
+    webhooks.deliver_due()
+    headers, body = handler.requests[0]
+    verify = documented_verify()
+    secret = WebhookEndpoint.objects.get(pk=endpoint.pk).secret
+    assert verify(secret, headers, body)
+    assert not verify("whsec_other", headers, body)
+    assert not verify(secret, headers, body.replace(b"Ann", b"Bob"))
+    sent = int(headers["Kith-Webhook-Timestamp"])
+    assert verify(secret, headers, body, now=sent + 299)
+    assert not verify(secret, headers, body, now=sent + 301)  # older than 5 minutes: a replay
