@@ -189,6 +189,11 @@ def update_endpoint(endpoint: WebhookEndpoint, *, data: dict) -> WebhookEndpoint
         endpoint.is_active = bool(data["is_active"])
         if endpoint.is_active:
             endpoint.disabled_at, endpoint.disabled_reason, endpoint.consecutive_failures = None, "", 0
+            # Events that waited past their 72 hours are given up, not sent late.
+            endpoint.deliveries.filter(status=WebhookDelivery.Status.PENDING,
+                                       created_at__lt=timezone.now() - RETRY_WINDOW).update(
+                status=WebhookDelivery.Status.FAILED, next_attempt_at=None, updated_at=timezone.now(),
+                error="Expired: the endpoint was disabled for more than 72 hours.")
         else:
             endpoint.disabled_at, endpoint.disabled_reason = timezone.now(), "Disabled by an admin."
     endpoint.full_clean()

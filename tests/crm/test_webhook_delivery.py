@@ -216,11 +216,18 @@ def test_consecutive_failures_disable_the_endpoint(world, httpserver, settings):
     assert WebhookDelivery.objects.count() == 5
     httpserver.clear()
     httpserver.expect_request("/hook").respond_with_response(Response("ok", 200))
+    # One of the two waited more than 72 hours: given up when the endpoint comes back.
+    expired = WebhookDelivery.objects.filter(status="pending").order_by("id").first()
+    WebhookDelivery.objects.filter(pk=expired.pk).update(created_at=timezone.now() - timedelta(hours=73))
     webhooks.update_endpoint(endpoint, data={"is_active": True})
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0 and endpoint.disabled_reason == ""
     webhooks.deliver_due()
-    assert WebhookDelivery.objects.filter(status="succeeded").count() == 2
+    assert WebhookDelivery.objects.filter(status="succeeded").count() == 1
+    expired.refresh_from_db()
+    assert expired.status == "failed" and "Expired" in expired.error and expired.attempts == 0
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
 
 
 def test_a_failing_endpoint_is_called_once_per_run(world, httpserver):
