@@ -272,6 +272,7 @@ CELERY_BEAT_SCHEDULE = {
     "embed-pending": {"task": "contacts.tasks.embed_pending", "schedule": 60.0},
     # Webhook retries that fell due, and events of writers that queue no delivery themselves.
     "deliver-webhooks": {"task": "crm.tasks.deliver_webhooks", "schedule": 5.0},
+    "purge-webhook-events": {"task": "crm.tasks.purge_webhook_events", "schedule": crontab(minute=30, hour=3)},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
@@ -294,6 +295,8 @@ KITH_WEBHOOK_ALLOW_PRIVATE = env_bool("KITH_WEBHOOK_ALLOW_PRIVATE", not PRODUCTI
 KITH_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("KITH_WEBHOOK_DISABLE_AFTER_FAILURES", 100)
 KITH_WEBHOOK_CONNECT_TIMEOUT = 3.0
 KITH_WEBHOOK_READ_TIMEOUT = float(env_int("KITH_WEBHOOK_READ_TIMEOUT", 10))
+# Events and their delivery log are kept this long (pending ones until they are done).
+KITH_WEBHOOK_RETENTION_DAYS = env_int("KITH_WEBHOOK_RETENTION_DAYS", 30)
 
 # Twilio platform defaults (an organization may override them).
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")

@@ -38,3 +38,11 @@ def deliver_webhooks() -> int:
     if webhooks.has_due():
         deliver_webhooks.delay()
     return attempted
+
+
+@shared_task
+def purge_webhook_events() -> int:
+    """Beat (daily): delete webhook events and their delivery log past the retention."""
+    from crm import webhooks
+
+    return webhooks.purge_old_events()

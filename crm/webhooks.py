@@ -58,7 +58,7 @@ import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -516,6 +516,28 @@ def after_task(sender=None, **kwargs) -> None:
     """Celery task_postrun: imports and bulk edits write without post_save."""
     if getattr(sender, "name", "") != "crm.tasks.deliver_webhooks":
         _queue_if_due()
+
+
+# Retention ------------------------------------------------------------------------------------
+
+def retention_days() -> int:
+    return getattr(settings, "KITH_WEBHOOK_RETENTION_DAYS", 30)
+
+
+def purge_old_events(now=None, batch: int = 5000) -> int:
+    """Beat: events older than the retention (default 30 days) with no delivery still pending
+    go, with their delivery log (the payloads hold people's data; the log is for recent
+    troubleshooting). Returns how many events were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=retention_days())
+    pending = WebhookDelivery.objects.filter(event_id=OuterRef("pk"), status=WebhookDelivery.Status.PENDING)
+    total = 0
+    while True:
+        ids = list(WebhookEvent.objects.filter(created_at__lt=cutoff).filter(~Exists(pending))
+                   .order_by("id").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return total
+        WebhookEvent.objects.filter(pk__in=ids).delete()
+        total += len(ids)
 
 
 # Erasure --------------------------------------------------------------------------------------

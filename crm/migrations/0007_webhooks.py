@@ -197,7 +197,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='webhookevent',
-            index=models.Index(fields=['organization', 'created_at'], name='webhook_event_org_created'),
+            index=models.Index(fields=['created_at'], name='webhook_event_created'),
         ),
         migrations.AddIndex(
             model_name='webhookdelivery',

@@ -213,3 +213,19 @@ def test_erasure_deletes_the_persons_events_and_deliveries(world, endpoint):
         assert all(needle not in str(e.payload) for e in left), (needle, [e.payload for e in left])
     assert {e.object_id for e in left if e.object_type == "contact"} == {other.pk}
     assert not WebhookDelivery.objects.exclude(event__in=left).exists()
+
+
+def test_old_events_are_purged_with_their_log_unless_still_pending(world, endpoint):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    make_contact(world, email="old@example.com")
+    make_contact(world, first_name="Pending", email="pending@example.com")
+    make_contact(world, first_name="New", email="new@example.com")
+    old, waiting, new = events()
+    WebhookEvent.objects.filter(pk__in=[old.pk, waiting.pk]).update(created_at=timezone.now() - timedelta(days=31))
+    WebhookDelivery.objects.filter(event__in=[old, new]).update(status="succeeded")
+    assert webhooks.purge_old_events() == 1
+    assert [e.pk for e in events()] == [waiting.pk, new.pk]
+    assert not WebhookDelivery.objects.filter(event_id=old.pk).exists()
