@@ -415,14 +415,19 @@ def deliver_due(*, budget_seconds: float = 50.0, limit: int = BATCH) -> int:
             if delivery.endpoint_id in resting:
                 WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=resting[delivery.endpoint_id])
                 continue
-            endpoint = WebhookEndpoint.objects.get(pk=delivery.endpoint_id)
-            if not endpoint.is_active:  # disabled by an earlier delivery of this batch
+            endpoint = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).first()
+            if endpoint is None:
+                continue  # deleted meanwhile, with its deliveries
+            if not endpoint.is_active:  # disabled meanwhile (by an admin, or by this batch)
                 WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
                 continue
             delivery.endpoint = endpoint
             outcome = send(endpoint, delivery.event)
             attempted += 1
-            when = record(delivery, outcome)
+            try:
+                when = record(delivery, outcome)
+            except WebhookEndpoint.DoesNotExist:
+                continue  # deleted while we were sending
             if not outcome.ok and outcome.retry and when is not None:
                 resting[delivery.endpoint_id] = when
     return attempted
