@@ -229,3 +229,11 @@ def test_old_events_are_purged_with_their_log_unless_still_pending(world, endpoi
     assert webhooks.purge_old_events() == 1
     assert [e.pk for e in events()] == [waiting.pk, new.pk]
     assert not WebhookDelivery.objects.filter(event_id=old.pk).exists()
+
+
+def test_company_merge(world, endpoint):
+    keep = create_company(organization=world.org, data={"name": "Initech"}, actor=world.admin)
+    gone = create_company(organization=world.org, data={"name": "Initech Inc"}, actor=world.admin)
+    merge(world.admin, "company", keep.pk, [gone.pk])
+    merged = last("company.merged")
+    assert merged.object_id == gone.pk and merged.payload["changes"]["merged_into_id"]["new"] == keep.pk

@@ -248,3 +248,15 @@ def test_api_other_organization(client, world, endpoint, theirs, who):
     # Their endpoint with our delivery id: not found either.
     assert client.post(f"/api/webhooks/{theirs.pk}/deliveries/{delivery.pk}/redeliver/").status_code == 404
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_api_list_in_constant_queries(client, world, django_assert_max_num_queries):
+    for i in range(5):
+        webhooks.create_endpoint(organization_id=world.org.pk, url=f"http://127.0.0.1:9/h{i}", event_types=TYPES)
+    client.force_login(world.admin)
+    with django_assert_max_num_queries(10):
+        rows = client.get("/api/webhooks/?page_size=2").json()
+    assert len(rows["results"]) == 2 and rows["next"]
+    with django_assert_max_num_queries(10):
+        rows = client.get("/api/webhooks/?page_size=5").json()
+    assert len(rows["results"]) == 5
