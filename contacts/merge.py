@@ -95,6 +95,10 @@ ID_COLUMNS = {
     # The merges themselves.
     "contacts.Merge.survivor_id": HISTORY,
     "contacts.Merge.merged_ids": HISTORY,
+    # Webhook events say what happened to that very row (the merge itself is a `merged` event of
+    # the merged record); an endpoint's URL is the receiver's address, not a link to a record.
+    "crm.WebhookEvent.object_id": HISTORY,
+    "crm.WebhookEndpoint.url": HISTORY,
 }
 # A conditional unique constraint is satisfied by changing the merged record's row instead
 # of removing it: its link stays, just not as a second primary one.

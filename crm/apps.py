@@ -5,3 +5,20 @@ class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "Kith core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from celery.signals import task_postrun
+        from django.db.models.signals import post_delete, post_save
+
+        from activities.models import Activity
+        from companies.models import Company
+        from contacts.models import Contact
+        from contacts.signals import contact_erasing
+        from crm import webhooks
+
+        for model in (Contact, Company, Activity):
+            post_save.connect(webhooks.on_tracked_write, sender=model, dispatch_uid=f"webhooks_save_{model.__name__}")
+            post_delete.connect(webhooks.on_tracked_write, sender=model,
+                                dispatch_uid=f"webhooks_delete_{model.__name__}")
+        task_postrun.connect(webhooks.after_task, dispatch_uid="webhooks_after_task", weak=False)
+        contact_erasing.connect(webhooks.erase_contact, dispatch_uid="webhooks_erase_contact")

@@ -71,3 +71,23 @@ class TeamForm(forms.ModelForm):
     def _post_clean(self):
         # Validated (with the organization) and saved by crm.services.
         pass
+
+
+class WebhookEndpointForm(forms.Form):
+    """Create and edit a webhook endpoint; crm.webhooks checks the URL (scheme, SSRF) and saves."""
+
+    url = forms.CharField(label="URL", max_length=2000,
+                          help_text="Where we POST the events (https recommended).")
+    description = forms.CharField(max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        label="Events", widget=forms.CheckboxSelectMultiple, help_text="The changes this endpoint receives.")
+    is_active = forms.BooleanField(label="Active", required=False, initial=True,
+                                   help_text="Disabled endpoints receive nothing; their pending events wait.")
+
+    def __init__(self, *args, **kwargs):
+        from crm.models import WEBHOOK_EVENT_TYPES
+
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = [(t, t) for t in WEBHOOK_EVENT_TYPES]
+        if not self.is_bound and "event_types" not in self.initial:
+            self.initial["event_types"] = list(WEBHOOK_EVENT_TYPES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pghistory
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
+from encrypted_fields.fields import EncryptedCharField
 
 from crm.permissions import Role, organization_wide_q
 from crm.querysets import OrgQuerySet
@@ -482,3 +484,118 @@ class JobItem(models.Model):
     @property
     def is_error(self) -> bool:
         return self.outcome in self.ERRORS
+
+
+# Outbound webhooks (crm/webhooks.py). Events are written by database triggers (migration
+# 0007_webhooks) so every writer is covered; deliveries are sent by Celery.
+
+WEBHOOK_EVENT_TYPES = (
+    "contact.created", "contact.updated", "contact.deleted", "contact.merged", "contact.restored",
+    "company.created", "company.updated", "company.deleted", "company.merged", "company.restored",
+    "activity.created", "activity.updated", "activity.deleted",
+)
+
+
+def webhook_admin_q(scope, action):
+    # Endpoints, their events and their delivery log are the org admins' business only:
+    # everybody else sees none of them (pages answer 404).
+    return Q() if scope.is_admin else None
+
+
+class WebhookEndpoint(OrgModel):
+    """A URL of the organization's that receives signed event notifications."""
+
+    url = models.URLField("URL", max_length=2000, validators=[])
+    description = models.CharField(max_length=200, blank=True)
+    # Encrypted at rest (Fernet, key derived from SECRET_KEY and SALT_KEY), like the Twilio token.
+    secret = EncryptedCharField(max_length=100, editable=False)
+    event_types = ArrayField(models.CharField(max_length=40, choices=[(t, t) for t in WEBHOOK_EVENT_TYPES]),
+                             default=list)
+    is_active = models.BooleanField("active", default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=300, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The triggers' lookup on every tracked write: "has this organization an active endpoint?"
+            models.Index(fields=["organization", "is_active"], name="webhook_endpoint_org_active"),
+            models.Index(fields=["organization", "-created_at", "-id"], name="webhook_endpoint_list"),
+        ]
+
+    def __str__(self):
+        return self.description or self.url
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return webhook_admin_q(scope, action)
+
+
+class WebhookEvent(models.Model):
+    """One change of a contact, company or activity, kept for delivery (the outbox).
+
+    `payload` = {"object": the row after the change (id only for a hard delete),
+    "changes": {column: {"old": …, "new": …}} for updates, "context": {"source", "user"}}."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=20)
+    object_id = models.BigIntegerField()
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # Erasure finds a person's events by object.
+            models.Index(fields=["object_type", "object_id"], name="webhook_event_object"),
+            # The retention purge (crm.webhooks.purge_old_events) walks events by age.
+            models.Index(fields=["created_at"], name="webhook_event_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.object_type} #{self.object_id}"
+
+
+class WebhookDelivery(OrgModel):
+    """One event to one endpoint: its attempts and the last answer (the delivery log)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries",
+                                 db_index=False)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    manual = models.BooleanField(default=False, help_text="Sent again by hand (redeliver, test event).")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due",
+                         condition=Q(status="pending")),
+            models.Index(fields=["endpoint", "-created_at", "-id"], name="webhook_delivery_log"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} → {self.endpoint_id}: {self.status}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return webhook_admin_q(scope, action)

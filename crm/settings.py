@@ -270,6 +270,9 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-messages": {"task": "messaging.tasks.send_due_messages", "schedule": 60.0},
     # Catch-all for writers that bypass save() (imports, bulk edits, tag changes).
     "embed-pending": {"task": "contacts.tasks.embed_pending", "schedule": 60.0},
+    # Webhook retries that fell due, and events of writers that queue no delivery themselves.
+    "deliver-webhooks": {"task": "crm.tasks.deliver_webhooks", "schedule": 5.0},
+    "purge-webhook-events": {"task": "crm.tasks.purge_webhook_events", "schedule": crontab(minute=30, hour=3)},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
@@ -284,6 +287,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 KITH_EXPORT_TTL_SECONDS = env_int("KITH_EXPORT_TTL_SECONDS", 86400)
 # Contacts per export step (one transaction, one part file, one heartbeat).
 KITH_EXPORT_CHUNK_SIZE = env_int("KITH_EXPORT_CHUNK_SIZE", 5000)
+
+# Outbound webhooks (crm/webhooks.py): private, loopback and reserved targets are refused in
+# production; an endpoint is disabled after this many failed deliveries in a row (or an event
+# that could not be delivered in 72 hours).
+KITH_WEBHOOK_ALLOW_PRIVATE = env_bool("KITH_WEBHOOK_ALLOW_PRIVATE", not PRODUCTION)
+KITH_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("KITH_WEBHOOK_DISABLE_AFTER_FAILURES", 100)
+KITH_WEBHOOK_CONNECT_TIMEOUT = 3.0
+KITH_WEBHOOK_READ_TIMEOUT = float(env_int("KITH_WEBHOOK_READ_TIMEOUT", 10))
+# Events and their delivery log are kept this long (pending ones until they are done).
+KITH_WEBHOOK_RETENTION_DAYS = env_int("KITH_WEBHOOK_RETENTION_DAYS", 30)
 
 # Twilio platform defaults (an organization may override them).
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")

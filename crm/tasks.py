@@ -26,3 +26,23 @@ def requeue_stale_jobs() -> list[int]:
     from crm import jobs
 
     return jobs.requeue_stale_jobs()
+
+
+@shared_task(acks_late=True)
+def deliver_webhooks() -> int:
+    """Send due webhook deliveries (on commit of a tracked write, and beat every few seconds);
+    queues itself again when its time budget ran out with more due."""
+    from crm import webhooks
+
+    attempted = webhooks.deliver_due(budget_seconds=50.0)
+    if webhooks.has_due():
+        deliver_webhooks.delay()
+    return attempted
+
+
+@shared_task
+def purge_webhook_events() -> int:
+    """Beat (daily): delete webhook events and their delivery log past the retention."""
+    from crm import webhooks
+
+    return webhooks.purge_old_events()

@@ -1,8 +1,9 @@
-"""/settings/: org admins manage members and teams."""
+"""/settings/: org admins manage members, teams and webhooks."""
 
 from django.urls import path
 
 from crm import views_settings as views
+from crm import views_webhooks as webhooks
 
 urlpatterns = [
     path("", views.settings_home, name="settings"),
@@ -14,4 +15,13 @@ urlpatterns = [
     path("teams/", views.teams, name="settings_teams"),
     path("teams/<int:pk>/", views.team_edit, name="settings_team"),
     path("teams/<int:pk>/delete/", views.team_delete, name="settings_team_delete"),
+    path("webhooks/", webhooks.endpoint_list, name="settings_webhooks"),
+    path("webhooks/new/", webhooks.endpoint_create, name="settings_webhook_new"),
+    path("webhooks/<int:pk>/", webhooks.endpoint_detail, name="settings_webhook"),
+    path("webhooks/<int:pk>/edit/", webhooks.endpoint_edit, name="settings_webhook_edit"),
+    path("webhooks/<int:pk>/delete/", webhooks.endpoint_delete, name="settings_webhook_delete"),
+    path("webhooks/<int:pk>/rotate-secret/", webhooks.endpoint_rotate, name="settings_webhook_rotate"),
+    path("webhooks/<int:pk>/test/", webhooks.endpoint_test, name="settings_webhook_test"),
+    path("webhooks/<int:pk>/deliveries/<int:delivery_pk>/redeliver/", webhooks.delivery_redeliver,
+         name="settings_webhook_redeliver"),
 ]

@@ -16,6 +16,7 @@ from contacts.api.urls import router as contacts_router
 from crm.api.dashboard import DashboardViewSet
 from crm.api.members import MemberViewSet, TeamViewSet
 from crm.api.views import CustomFieldDefinitionViewSet, TagViewSet, TokenView
+from crm.api.webhooks import WebhookEndpointViewSet
 from messaging.api.urls import router as messaging_router
 from messaging.api.settings import MessagingSettingsView
 
@@ -27,6 +28,7 @@ router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
 router.register("dashboard", DashboardViewSet, basename="dashboard")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 for app_router in (contacts_router, companies_router, activities_router, messaging_router):
     router.registry.extend(app_router.registry)
 
