@@ -53,6 +53,7 @@ from django.utils.text import get_valid_filename
 from companies.models import Company
 from contacts import columns as cols
 from contacts import dedupe
+from contacts import privacy
 from contacts.bulk import adjust_tag_usage
 from contacts.exports import neutralize
 from contacts.import_files import FileError, open_table
@@ -516,8 +517,14 @@ class BatchRunner:
         taken = self._taken(todo, existing)
         linked = self._linked([existing[r.key] for r in todo if r.key in existing and (
             r.tags or r.company or r.company_domain)])
+        erased = self._erased([r for r in todo if not (r.key and r.key in existing)])
         for record in todo:
             contact_id = existing.get(record.key) if record.key else None
+            if contact_id is None and record.line in erased:
+                # A person erased at their request: skipped, and their cells are not kept.
+                results[record.line] = Result(Outcome.SKIPPED, message=f"Row {record.line}: {erased[record.line]}: "
+                                              + privacy.TOMBSTONE_MESSAGE)
+                continue
             if contact_id is None:
                 if record.earlier is not None:
                     # A duplicate of an earlier batch's row that the dry run did not write.
@@ -565,6 +572,20 @@ class BatchRunner:
                 results[record.line] = Result(Outcome.UPDATED, contact_id=contact_id, record=record)
             plan.updates.append((record, values, changes))
         return plan
+
+    def _erased(self, records) -> dict[int, str]:
+        """line -> the column that matches the tombstone of an erased person (one query per batch)."""
+        wanted = {}
+        for record in records:
+            keys = privacy._keys(record.fields.get("email", ""), [(name, record.fields.get(name))
+                                                                  for name in ("phone", "mobile")])
+            for key, (_, name) in keys.items():
+                wanted.setdefault(key, []).append((record.line, cols.COLUMNS.get(name, name)))
+        erased = {}
+        for key in privacy.blocked_digests(self.org, wanted):
+            for line, label in wanted[key]:
+                erased.setdefault(line, label)
+        return erased
 
     def _duplicate(self, record, earlier: int) -> Result:
         what = MATCH_BY[self.match_by].lower()

@@ -95,6 +95,8 @@ ID_COLUMNS = {
     # The merges themselves.
     "contacts.Merge.survivor_id": HISTORY,
     "contacts.Merge.merged_ids": HISTORY,
+    # The privacy request log names its subject by id; a merge does not move a request.
+    "contacts.PrivacyRequest.contact_id": HISTORY,
 }
 # A conditional unique constraint is satisfied by changing the merged record's row instead
 # of removing it: its link stays, just not as a second primary one.

@@ -26,6 +26,8 @@ from crm.models import Organization
 from messaging.config import sms_config
 from messaging.models import Backend, Message
 
+from crm.logmask import mask_phone  # noqa: E402
+
 logger = logging.getLogger("kith.sms")
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
@@ -201,7 +203,7 @@ def _store_inbound(organization, params, sid, sender, body) -> Message:
         body=body, segments=min(segments, 32767), provider_sid=sid, backend=Backend.TWILIO,
         status_changed_at=now)
     if contact is None:
-        logger.info("Inbound SMS %s from %r matches no contact and is no phone number", sid, sender)
+        logger.info("Inbound SMS %s from %s matches no contact and is no phone number", sid, mask_phone(sender))
         return message
     message.activity = activity_services.log_activity(organization_id=organization.pk, data={
         "contact": contact, "type": Activity.Type.SMS_RECEIVED, "direction": Activity.Direction.INBOUND,
