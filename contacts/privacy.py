@@ -458,7 +458,7 @@ class Needles:
     def phone_patterns(self) -> list[str]:
         """Regular expressions (the same in Python and PostgreSQL) for each phone number."""
         sep = "[- ().]*"
-        return [f"(?<![0-9])(\\+?{cc}{sep})?{sep.join(national)}(?![0-9])" for cc, national in self.phones]
+        return [f"(?<![0-9])(\\+?{cc}{sep})?\\(?{sep.join(national)}(?![0-9])" for cc, national in self.phones]
 
     def q(self, alias: str) -> Q:
         q = Q()
@@ -474,22 +474,36 @@ class Needles:
             re.search(p, text) for p in self.phone_patterns())
 
     def redact(self, value):
-        """`value` with every mention replaced by REDACTED (strings inside lists and dicts too)."""
+        """`value` with every mention replaced by REDACTED. In lists and dicts, a container that
+        directly holds a mention is taken as a record of the person (an import row's cells, a
+        row snapshot): all its strings are replaced, so a first name in the next cell goes too."""
         if isinstance(value, str):
             for literal in self.literals:
                 value = re.sub(re.escape(literal), REDACTED, value, flags=re.IGNORECASE)
             for pattern in self.phone_patterns():
                 value = re.sub(pattern, REDACTED, value)
             return value
-        if isinstance(value, list):
-            return [self.redact(v) for v in value]
-        if isinstance(value, dict):
-            return {self.redact(k): self.redact(v) for k, v in value.items()}
+        if isinstance(value, (list, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            record = any(isinstance(v, str) and self.found_in(v) for v in items)
+            if isinstance(value, list):
+                return [REDACTED if record and isinstance(v, str) and v else self.redact(v) for v in value]
+            return {k: REDACTED if record and isinstance(v, str) and v else self.redact(v) for k, v in value.items()}
         return value
+
+
+_TEXT_TYPES = {"CharField", "TextField", "JSONField", "EmailField", "URLField"}
+
+
+def text_columns(model) -> list[str]:
+    """The model's text and JSON columns (where free text about a person can be)."""
+    return [f.name for f in model._meta.concrete_fields
+            if f.get_internal_type() in _TEXT_TYPES and not f.primary_key and not f.is_relation]
 
 
 def _mentioning(queryset, columns, needles: Needles):
     """Rows of `queryset` where one of `columns` (text or JSON) mentions the person."""
+    columns = columns or text_columns(queryset.model)
     aliases = {f"_privacy_{i}": Cast(c, TextField()) for i, c in enumerate(columns)}
     q = Q()
     for alias in aliases:
@@ -497,7 +511,9 @@ def _mentioning(queryset, columns, needles: Needles):
     return queryset.annotate(**aliases).filter(q)
 
 
-def _redact_rows(queryset, columns, needles: Needles) -> int:
+def _redact_rows(queryset, needles: Needles, columns=None) -> int:
+    """Replace the mentions in every text and JSON column of the matching rows."""
+    columns = columns or text_columns(queryset.model)
     count = 0
     for obj in _mentioning(queryset, columns, needles):
         for column in columns:
@@ -555,10 +571,11 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
             Message.objects.filter(contact_id__in=ids))
         counts["messages"] = messages.delete()[0]
         url_pattern = r"/contacts/(" + "|".join(map(str, ids)) + r")(/|$|\?|#)"
-        notifications = Notification.objects.filter(organization_id=org).filter(url__regex=url_pattern)
+        about = Q(url__regex=url_pattern)
         if needles:
-            notifications = notifications | _mentioning(Notification.objects.filter(organization_id=org),
-                                                        ["title"], needles)
+            about |= Q(pk__in=_mentioning(Notification.objects.filter(organization_id=org), ["title"],
+                                          needles).values("pk"))
+        notifications = Notification.objects.filter(organization_id=org).filter(about)
         counts["notifications"] = Notification.objects.filter(pk__in=notifications.values("pk")).delete()[0]
         counts["import_rows"] = ImportRow.objects.filter(organization_id=org, contact_id__in=ids).delete()[0]
         contact_jobs = Job.objects.filter(organization_id=org, kind__startswith="contacts.")
@@ -579,30 +596,23 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
 
         # Mentions in free text and JSON elsewhere in the organization.
         if needles:
-            counts["activities_redacted"] = _redact_rows(
-                Activity.objects.filter(organization_id=org).exclude(contact_id__in=ids),
-                ["subject", "body", "metadata"], needles)
-            counts["messages_redacted"] = _redact_rows(Message.objects.filter(organization_id=org), ["body"], needles)
-            counts["jobs_redacted"] = _redact_rows(Job.objects.filter(organization_id=org), ["params", "error"],
-                                                   needles)
-            counts["job_items_redacted"] = _redact_rows(JobItem.objects.filter(organization_id=org),
-                                                        ["message", "before", "after"], needles)
-            counts["import_rows"] += _mentioning(ImportRow.objects.filter(organization_id=org),
-                                                 ["data", "before", "after", "message"], needles).delete()[0]
-            counts["imports_redacted"] = _redact_rows(ContactImport.objects.filter(organization_id=org),
-                                                      ["sample", "preview", "error"], needles)
-            counts["merges_redacted"] = _redact_rows(Merge.objects.filter(organization_id=org),
-                                                     ["summary", "log"], needles)
-            counts["admin_log_redacted"] = _redact_rows(LogEntry.objects.all(), ["object_repr", "change_message"],
-                                                        needles)
             from django_celery_results.models import TaskResult
-
-            counts["task_results"] = _mentioning(TaskResult.objects.all(),
-                                                 ["task_args", "task_kwargs", "result", "traceback", "meta"],
-                                                 needles).delete()[0]
             from pghistory.models import Context
 
-            counts["audit_contexts_redacted"] = _redact_rows(Context.objects.all(), ["metadata"], needles)
+            counts["import_rows"] += _mentioning(ImportRow.objects.filter(organization_id=org), None,
+                                                 needles).delete()[0]
+            counts["task_results"] = _mentioning(TaskResult.objects.all(), None, needles).delete()[0]
+            for key, rows in (
+                    ("activities", Activity.objects.filter(organization_id=org).exclude(contact_id__in=ids)),
+                    ("messages", Message.objects.filter(organization_id=org)),
+                    ("notifications", Notification.objects.filter(organization_id=org)),
+                    ("jobs", Job.objects.filter(organization_id=org)),
+                    ("job_items", JobItem.objects.filter(organization_id=org)),
+                    ("imports", ContactImport.objects.filter(organization_id=org)),
+                    ("merges", Merge.objects.filter(organization_id=org)),
+                    ("admin_log", LogEntry.objects.all()),
+                    ("audit_contexts", Context.objects.all())):
+                counts[f"{key}_redacted"] = _redact_rows(rows, needles)
 
         # The name vocabulary: words of the person's names that no other contact uses.
         words = {w for c in people for w in c.search_name.split() if len(w) >= 2}

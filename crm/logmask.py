@@ -13,7 +13,7 @@ import re
 
 _EMAIL = re.compile(r"[\w.+-]+@([\w-]+\.)+[\w-]+")
 # 7 or more digits, optionally with a leading + and the usual separators.
-_PHONE = re.compile(r"(?<![\w])\+?\d(?:[ ().-]*\d){6,}")
+_PHONE = re.compile(r"(?<![\w])\+?\d(?:[ ().-]*\d){6,}(?![\w])")
 
 
 def mask_phone(value) -> str:
