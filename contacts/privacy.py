@@ -321,6 +321,14 @@ def _history(ids) -> list[dict]:
     return rows
 
 
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o):
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)  # phone numbers, IP addresses …
+
+
 def _csv(rows: list[dict]) -> bytes:
     from contacts.exports import neutralize
 
@@ -330,7 +338,7 @@ def _csv(rows: list[dict]) -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([neutralize(v if isinstance(v, str) else json.dumps(v, cls=DjangoJSONEncoder)
+        writer.writerow([neutralize(v if isinstance(v, str) else json.dumps(v, cls=_Encoder)
                                     if isinstance(v, (dict, list)) else "" if v is None else str(v))
                          for v in (row.get(c) for c in columns)])
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
@@ -339,7 +347,7 @@ def _csv(rows: list[dict]) -> bytes:
 def build_zip(data: dict) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("subject.json", json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False))
+        archive.writestr("subject.json", json.dumps(data, cls=_Encoder, indent=2, ensure_ascii=False))
         for name, rows in data.items():
             if name == "contact":
                 rows = [{"field": k, "value": v} for k, v in rows.items()]
