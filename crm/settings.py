@@ -348,7 +348,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
                             "JobStatusEnum": "crm.models.Job.Status",
                             "MergeKindEnum": "contacts.models.Merge.Kind",
-                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus"},
+                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus",
+                            "ChannelEnum": "contacts.models.Channel",
+                            "SourceEnum": "contacts.models.Source",
+                            "ConsentSourceEnum": "contacts.models.ConsentEvent.Source"},
 }
 
 LOGGING = {
