@@ -22,6 +22,7 @@ from activities.notifications import notify
 from activities.models import Activity
 from contacts.models import Channel, ConsentEvent, ConsentStatus, Contact, Source
 from contacts.services import create_contact, record_consent
+from contacts import privacy
 from crm.models import Organization
 from messaging.config import sms_config
 from messaging.models import Backend, Message
@@ -187,7 +188,10 @@ def _store_inbound(organization, params, sid, sender, body) -> Message:
     number = e164(sender)
     contact = match_contact(organization.pk, number)
     parsed = phonenumbers.parse(number, None) if contact is None and number else None
-    if parsed is not None and phonenumbers.is_valid_number(parsed):
+    if parsed is not None and phonenumbers.is_valid_number(parsed) and not privacy.blocked(
+            organization.pk, phones=[("mobile", number)]):
+        # A number whose owner was erased at their request gets no new lead (contacts.privacy):
+        # the text is kept unmatched, as from any unknown sender.
         contact = create_contact(organization=organization, data={
             "first_name": phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
             "mobile": number, "source": Source.INBOUND_SMS, "source_detail": "First text to the SMS number",

@@ -323,3 +323,13 @@ def test_log_lines_mask_emails_and_phone_numbers(caplog):
     line = caplog.records[-1].getMessage()
     assert "555-0199" not in line and "4155550199" not in line and EMAIL not in line
     assert "@example.org" in line  # still says which domain
+
+
+def test_a_text_from_an_erased_number_creates_no_new_lead(world, person):
+    from messaging.inbound import receive_message
+
+    erased(world, person)
+    result = receive_message(world.org, {"MessageSid": "SMafter1", "From": PHONE, "To": "+15005550006",
+                                         "Body": "hello again"})
+    assert result.message.contact_id is None
+    assert not Contact.all_objects.filter(mobile=PHONE).exists()
