@@ -251,6 +251,10 @@ def visible_requests(user):
 # register their own sections here.
 EXPORT_SECTIONS: dict = {}
 
+# Callables (contact) -> cache keys that may hold the person's data (e.g. a lookup cached by
+# email or phone): erasure deletes them from Django's cache after its transaction commits.
+CACHE_KEYS: list = []
+
 _CONTACT_SKIP = {"embedding", "search_vector", "search_name", "search_name_rev", "phone_digits", "dedupe_keys"}
 
 
@@ -638,6 +642,12 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
         for model, column in _event_tables():
             counts["history_events"] += model.objects.filter(**{f"{column}__in": ids}).delete()[0]
 
+    keys = [key for person in people for keys_of in CACHE_KEYS for key in keys_of(person)]
+    if keys:
+        from django.core.cache import cache
+
+        transaction.on_commit(lambda: cache.delete_many(keys))
+    counts["cache_keys"] = len(keys)
     counts["files"] = _scrub_files(org, ids, needles)
     if tombstone_values:
         for person in people:

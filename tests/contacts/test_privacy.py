@@ -333,3 +333,13 @@ def test_a_text_from_an_erased_number_creates_no_new_lead(world, person):
                                          "Body": "hello again"})
     assert result.message.contact_id is None
     assert not Contact.all_objects.filter(mobile=PHONE).exists()
+
+
+def test_erasure_clears_registered_cache_keys(world, person, monkeypatch, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(privacy, "CACHE_KEYS", [lambda contact: [f"test:lookup:{contact.email}"]])
+    cache.set(f"test:lookup:{EMAIL}", {"deliverable": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        erased(world, person)
+    assert cache.get(f"test:lookup:{EMAIL}") is None
