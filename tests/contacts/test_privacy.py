@@ -343,3 +343,14 @@ def test_erasure_clears_registered_cache_keys(world, person, monkeypatch, django
     with django_capture_on_commit_callbacks(execute=True):
         erased(world, person)
     assert cache.get(f"test:lookup:{EMAIL}") is None
+
+
+def test_the_contact_form_names_the_erased_field(world, person, client):
+    erased(world, person)
+    client.force_login(world.alice)
+    response = client.post("/contacts/new/", {
+        "first_name": "Ottie", "email": EMAIL, "lifecycle_stage": "lead", "score": "0",
+        "preferred_contact_time": "any", "owner": world.alice.pk, "team": world.team_a.pk})
+    assert response.status_code == 400
+    assert "erased at their request" in response.content.decode()
+    assert not Contact.objects.filter(first_name="Ottie").exists()

@@ -148,7 +148,7 @@ def build_person(world):
     send_sms(admin, contact, body=f"Hi {FIRST}, see you Tuesday")
     receive_message(world.org, {"MessageSid": "SMerase0001", "From": E164, "To": "+15005550006",
                                 "Body": f"Thanks! {NAME}"})
-    assert Notification.objects.filter(title__contains=LAST).exists() or Notification.objects.exists()
+    assert Notification.objects.filter(url__startswith=f"/contacts/{contact.pk}/").count() == 2  # task, SMS
 
     # A duplicate of the same person, merged into them.
     duplicate = create_contact(organization=world.org, data={"first_name": FIRST, "last_name": LAST,
