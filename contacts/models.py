@@ -340,6 +340,12 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
                                      for name in ("email", "phone", "mobile") if name in instance.__dict__}
         return instance
 
+    def restore(self):
+        # Coming back from the trash is a re-creation as far as erased people go: the email is
+        # checked against the tombstones (phones only when changed: a shared landline stays usable).
+        self._loaded_identity = {**getattr(self, "_loaded_identity", {}), "email": ""}
+        super().restore()
+
     def save(self, *args, **kwargs):
         self.derive_fields()
         update_fields = kwargs.get("update_fields")

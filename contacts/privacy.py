@@ -427,9 +427,16 @@ def _erasure_step(job: Job) -> bool:
     return True
 
 
-def _with_merged(contact: Contact) -> list[int]:
-    """The contact and every record merged into it (the same person), transitively."""
-    ids, frontier = [contact.pk], [contact.pk]
+def _with_merged(contact: Contact, same_email: bool = True) -> list[int]:
+    """The contact and every record of the same person: records merged into it (transitively)
+    and records in the trash with the same email (a deleted earlier copy that a restore would
+    otherwise bring back)."""
+    ids = [contact.pk]
+    if same_email and normalize_email(contact.email):
+        ids += list(Contact.all_objects.filter(organization_id=contact.organization_id, email=contact.email,
+                                               deleted_at__isnull=False).exclude(pk=contact.pk)
+                    .values_list("pk", flat=True))
+    frontier = list(ids)
     while frontier:
         frontier = list(Contact.all_objects.filter(merged_into_id__in=frontier).exclude(pk__in=ids)
                         .values_list("pk", flat=True))
@@ -564,7 +571,9 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
     from messaging.models import Message
 
     org = contact.organization_id
-    ids = _with_merged(contact)
+    # A retention purge takes only what was merged into the contact (other trashed copies keep
+    # their own time in the trash).
+    ids = _with_merged(contact, same_email=tombstone_values)
     people = list(Contact.all_objects.select_for_update().filter(pk__in=ids))
     needles = Needles.of(people, org, ids)
     counts: dict[str, int] = {}

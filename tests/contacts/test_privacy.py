@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -354,3 +355,21 @@ def test_the_contact_form_names_the_erased_field(world, person, client):
     assert response.status_code == 400
     assert "erased at their request" in response.content.decode()
     assert not Contact.objects.filter(first_name="Ottie").exists()
+
+
+def test_erasure_takes_trashed_copies_with_the_same_email_and_restore_checks_tombstones(world, person):
+    old_copy = create_contact(organization=world.org, data={"first_name": "Ottilie", "email": "other@example.org"})
+    soft_delete_contact(old_copy)
+    Contact.all_objects.filter(pk=old_copy.pk).update(email=EMAIL)  # an earlier record of the person, deleted
+    erased(world, person)
+    assert not Contact.all_objects.filter(pk=old_copy.pk).exists()
+
+    # A trashed record that got the email some other way cannot be restored while the tombstone stands.
+    stray = create_contact(organization=world.org, data={"first_name": "Stray", "email": "stray@example.org"})
+    soft_delete_contact(stray)
+    Contact.all_objects.filter(pk=stray.pk).update(email=EMAIL)
+    stray = Contact.all_objects.get(pk=stray.pk)
+    with pytest.raises(ValidationError) as exc:
+        stray.restore()
+    assert "email" in exc.value.message_dict
+    assert Contact.all_objects.get(pk=stray.pk).deleted_at is not None
