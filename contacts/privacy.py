@@ -63,7 +63,7 @@ from contacts.models import (
 )
 from contacts.signals import contact_erasing
 from crm import jobs
-from crm.models import CustomFieldDefinition, Job, JobItem, Organization, Tag
+from crm.models import CustomFieldDefinition, Job, JobItem, Organization, Tag, User
 from crm.permissions import VIEW, Scope
 
 logger = logging.getLogger("kith.privacy")
@@ -620,6 +620,7 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
             from django_celery_results.models import TaskResult
             from pghistory.models import Context
 
+            members = list(User.objects.filter(membership__organization_id=org).values_list("pk", flat=True))
             counts["import_rows"] += _mentioning(ImportRow.objects.filter(organization_id=org), None,
                                                  needles).delete()[0]
             counts["task_results"] = _mentioning(TaskResult.objects.all(), None, needles).delete()[0]
@@ -631,8 +632,11 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
                     ("job_items", JobItem.objects.filter(organization_id=org)),
                     ("imports", ContactImport.objects.filter(organization_id=org)),
                     ("merges", Merge.objects.filter(organization_id=org)),
-                    ("admin_log", LogEntry.objects.all()),
-                    ("audit_contexts", Context.objects.all())):
+                    # Tables without an organization: only rows of this organization's members
+                    # (and, for audit contexts, of no member: tasks, commands).
+                    ("admin_log", LogEntry.objects.filter(user__membership__organization_id=org)),
+                    ("audit_contexts", Context.objects.filter(
+                        Q(metadata__user__in=members) | Q(metadata__user__isnull=True)))):
                 counts[f"{key}_redacted"] = _redact_rows(rows, needles)
 
         # The name vocabulary: words of the person's names that no other contact uses.

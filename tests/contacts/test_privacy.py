@@ -373,3 +373,21 @@ def test_erasure_takes_trashed_copies_with_the_same_email_and_restore_checks_tom
         stray.restore()
     assert "email" in exc.value.message_dict
     assert Contact.all_objects.get(pk=stray.pk).deleted_at is not None
+
+
+def test_mentions_are_scrubbed_in_this_organization_only(world, person):
+    from django.contrib.admin.models import CHANGE as ADMIN_CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    company_type = ContentType.objects.get_for_model(Company)
+    ours = LogEntry.objects.create(user=world.admin, content_type=company_type, object_id="1",
+                                   object_repr="Ottilie Exportwell Ltd", action_flag=ADMIN_CHANGE)
+    theirs = LogEntry.objects.create(user=world.charlie, content_type=company_type, object_id="2",
+                                     object_repr="Ottilie Exportwell Ltd", action_flag=ADMIN_CHANGE)
+    note = log_activity(organization_id=world.other_org.pk, data={
+        "company": Company.objects.create(organization=world.other_org, name="Globex Co"),
+        "type": Activity.Type.NOTE, "body": "Ottilie Exportwell, their own contact"})
+    erased(world, person)
+    ours.refresh_from_db(), theirs.refresh_from_db(), note.refresh_from_db()
+    assert ours.object_repr == "[erased] Ltd"
+    assert theirs.object_repr == "Ottilie Exportwell Ltd" and note.body.startswith("Ottilie Exportwell")
