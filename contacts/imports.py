@@ -517,13 +517,12 @@ class BatchRunner:
         taken = self._taken(todo, existing)
         linked = self._linked([existing[r.key] for r in todo if r.key in existing and (
             r.tags or r.company or r.company_domain)])
-        erased = self._erased([r for r in todo if not (r.key and r.key in existing)])
+        erased = self._erased(todo)
         for record in todo:
             contact_id = existing.get(record.key) if record.key else None
             if contact_id is None and record.line in erased:
                 # A person erased at their request: skipped, and their cells are not kept.
-                results[record.line] = Result(Outcome.SKIPPED, message=f"Row {record.line}: {erased[record.line]}: "
-                                              + privacy.TOMBSTONE_MESSAGE)
+                results[record.line] = self._erased_result(record, erased[record.line][0][1])
                 continue
             if contact_id is None:
                 if record.earlier is not None:
@@ -557,6 +556,11 @@ class BatchRunner:
             values = current[contact_id]
             record.contact_id = contact_id
             changes = self._changes(record, values)
+            blocked = [label for name, label in erased.get(record.line, ()) if name in changes]
+            if blocked:
+                # Setting an erased person's email or phone on another contact re-creates them.
+                results[record.line] = self._erased_result(record, blocked[0])
+                continue
             problem = self._unique_problem(record, taken, contact_id)
             if problem:
                 results[record.line] = Result(Outcome.INVALID, message=problem, data=record.values)
@@ -573,19 +577,24 @@ class BatchRunner:
             plan.updates.append((record, values, changes))
         return plan
 
-    def _erased(self, records) -> dict[int, str]:
-        """line -> the column that matches the tombstone of an erased person (one query per batch)."""
+    def _erased(self, records) -> dict[int, list[tuple[str, str]]]:
+        """line -> (field, column label) of the values that match the tombstone of an erased person
+        (one query per batch)."""
         wanted = {}
         for record in records:
-            keys = privacy._keys(record.fields.get("email", ""), [(name, record.fields.get(name))
+            keys = privacy.value_keys(record.fields.get("email", ""), [(name, record.fields.get(name))
                                                                   for name in ("phone", "mobile")])
             for key, (_, name) in keys.items():
-                wanted.setdefault(key, []).append((record.line, cols.COLUMNS.get(name, name)))
+                wanted.setdefault(key, []).append((record.line, name))
         erased = {}
         for key in privacy.blocked_digests(self.org, wanted):
-            for line, label in wanted[key]:
-                erased.setdefault(line, label)
+            for line, name in wanted[key]:
+                erased.setdefault(line, []).append((name, cols.COLUMNS.get(name, name)))
         return erased
+
+    @staticmethod
+    def _erased_result(record, label: str) -> Result:
+        return Result(Outcome.SKIPPED, message=f"Row {record.line}: {label}: {privacy.TOMBSTONE_MESSAGE}")
 
     def _duplicate(self, record, earlier: int) -> Result:
         what = MATCH_BY[self.match_by].lower()

@@ -102,7 +102,7 @@ def digest(kind: str, value: str) -> str:
     return hmac.new(_tombstone_key(), f"{kind}:{normalized}".encode(), hashlib.sha256).hexdigest()
 
 
-def _keys(email="", phones=()) -> dict[str, tuple[str, str]]:
+def value_keys(email="", phones=()) -> dict[str, tuple[str, str]]:
     """digest -> (kind, the field it came from) for the non-empty values."""
     keys = {}
     if normalize_email(email):
@@ -116,7 +116,7 @@ def _keys(email="", phones=()) -> dict[str, tuple[str, str]]:
 def blocked(organization_id: int, email="", phones=()) -> dict[str, str]:
     """field -> TOMBSTONE_MESSAGE for the values that match an active tombstone (one query,
     none when there is nothing to check). `phones`: (field name, value) pairs."""
-    keys = _keys(email, phones)
+    keys = value_keys(email, phones)
     if not keys:
         return {}
     hits = ErasureTombstone.objects.filter(organization_id=organization_id, lifted_at__isnull=True,
@@ -147,7 +147,7 @@ def contact_errors(contact: Contact) -> dict[str, str]:
 
 def tombstone(contact: Contact) -> int:
     """Record (or re-arm) the tombstones of an erased contact's email and phones."""
-    keys = _keys(contact.email, [("phone", contact.phone), ("mobile", contact.mobile)])
+    keys = value_keys(contact.email, [("phone", contact.phone), ("mobile", contact.mobile)])
     for key, (kind, _) in keys.items():
         ErasureTombstone.objects.update_or_create(
             organization_id=contact.organization_id, kind=kind, digest=key,
@@ -168,7 +168,7 @@ def lift_tombstones(user, *, email="", phone="", evidence="") -> int:
         errors["evidence"] = "Say how the person gave their consent (form, message, call …)."
     if errors:
         raise ValidationError(errors)
-    keys = _keys(email, [("phone", phone)] if (phone or "").strip() else [])
+    keys = value_keys(email, [("phone", phone)] if (phone or "").strip() else [])
     lifted = ErasureTombstone.objects.filter(organization_id=scope.organization_id, digest__in=list(keys),
                                              lifted_at__isnull=True).update(
         lifted_at=timezone.now(), lifted_by=user, evidence=evidence.strip()[:500], updated_at=timezone.now())

@@ -391,3 +391,16 @@ def test_mentions_are_scrubbed_in_this_organization_only(world, person):
     ours.refresh_from_db(), theirs.refresh_from_db(), note.refresh_from_db()
     assert ours.object_repr == "[erased] Ltd"
     assert theirs.object_repr == "Ottilie Exportwell Ltd" and note.body.startswith("Ottilie Exportwell")
+
+
+def test_an_import_update_cannot_give_another_contact_an_erased_email(world, person):
+    erased(world, person)
+    other = create_contact(organization=world.org, data={"first_name": "Pat", "mobile": "+14155550123",
+                                                         "team": world.team_a})
+    text = f"First Name,Email,Mobile Phone\nPat,{EMAIL},+1 415 555 0123\n"
+    imp = imports.upload(world.admin, SimpleUploadedFile("update.csv", text.encode()))
+    imp = imports.configure(imp, world.admin, mapping=imp.mapping, options={"match_by": "phone"})
+    imp = imports.start_import(imp, world.admin)
+    row = ImportRow.objects.get(contact_import=imp)
+    assert row.outcome == "skipped" and row.message.startswith("Row 2: Email: This person's data was erased")
+    assert Contact.objects.get(pk=other.pk).email == ""
