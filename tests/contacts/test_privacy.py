@@ -404,3 +404,23 @@ def test_an_import_update_cannot_give_another_contact_an_erased_email(world, per
     row = ImportRow.objects.get(contact_import=imp)
     assert row.outcome == "skipped" and row.message.startswith("Row 2: Email: This person's data was erased")
     assert Contact.objects.get(pk=other.pk).email == ""
+
+
+def test_request_log_queries_do_not_grow_with_rows(world, person, api, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def counts():
+        with CaptureQueriesContext(connection) as on_api:
+            assert api(world.admin).get("/api/privacy-requests/").status_code == 200
+        client.force_login(world.admin)
+        with CaptureQueriesContext(connection) as on_page:
+            assert client.get("/settings/privacy/").status_code == 200
+        return len(on_api), len(on_page)
+
+    privacy.request_export(fresh(world.admin), person.pk)
+    few = counts()
+    for _ in range(6):
+        request = privacy.request_export(fresh(world.admin), person.pk)
+    privacy.run_export(request.job_id)
+    assert counts() == few
