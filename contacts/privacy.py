@@ -702,6 +702,14 @@ def _scrub_files(org: int, ids, needles: Needles) -> int:
             default_storage.delete(job.params["file"])
             Job.objects.filter(pk=job.pk).update(params={**job.params, "expired": True, "erased": True})
             deleted += 1
+    # A contact export running right now: the parts it wrote so far may hold the person; it is
+    # cancelled (its parts deleted) rather than finishing with them.
+    for job in Job.objects.filter(organization_id=org, kind=exports.KIND, status__in=Job.ACTIVE):
+        parts = (job.checkpoint or {}).get("parts", [])
+        if needles and any(needles.found_in(_file_text(name)) for name in parts):
+            exports.cancel(job)
+            Job.objects.filter(pk=job.pk).update(error="Cancelled: it held data of a person erased at their request.")
+            deleted += len(parts)
     for imp in ContactImport.objects.filter(organization_id=org).exclude(file=""):
         if needles and needles.found_in(_file_text(imp.file.name)):
             default_storage.delete(imp.file.name)

@@ -424,3 +424,26 @@ def test_request_log_queries_do_not_grow_with_rows(world, person, api, client):
         request = privacy.request_export(fresh(world.admin), person.pk)
     privacy.run_export(request.job_id)
     assert counts() == few
+
+
+def test_a_running_export_holding_the_person_is_cancelled(world, person, settings):
+    from django.db import transaction
+
+    from contacts import exports
+
+    settings.KITH_EXPORT_CHUNK_SIZE = 1
+    create_contact(organization=world.org, data={"first_name": "Later", "team": world.team_a})
+    job = Job.objects.create(organization=world.org, kind=exports.KIND, task=exports.TASK, actor=world.admin,
+                             params={"format": "csv", "columns": ["first_name", "email"],
+                                     "ids": [person.pk] + list(Contact.objects.exclude(pk=person.pk)
+                                                              .values_list("pk", flat=True)), "downloads": 0})
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        locked.status = Job.Status.RUNNING
+        assert exports._step(locked) is False  # the first chunk (the person) is a part in storage
+        locked.save()
+    part = Job.objects.get(pk=job.pk).checkpoint["parts"][0]
+    assert default_storage.exists(part)
+    erased(world, person)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED and not default_storage.exists(part)
