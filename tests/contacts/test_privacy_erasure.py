@@ -181,7 +181,8 @@ def test_erasure_leaves_nothing_of_the_person(world, media, caplog):
     caplog.set_level(logging.DEBUG)
     contact, other, company_note = build_person(world)
     signalled = []
-    receiver = lambda sender, contact, organization, **kw: signalled.append(contact.pk)  # noqa: E731
+    receiver = lambda sender, contact, organization, **kw: signalled.append(  # noqa: E731
+        (contact.pk, connection.in_atomic_block))
     contact_erasing.connect(receiver)
     try:
         # Before: the person is in the dump and in files (the test can fail).
@@ -201,7 +202,9 @@ def test_erasure_leaves_nothing_of_the_person(world, media, caplog):
         contact_erasing.disconnect(receiver)
     request.refresh_from_db()
     assert request.status == PrivacyRequest.Status.DONE
-    assert len(signalled) == 2  # the contact and the duplicate merged into it
+    # Sent for the contact and the duplicate merged into it, inside the erasure's transaction.
+    assert sorted(pk for pk, _ in signalled)[0] == contact.pk and len(signalled) == 2
+    assert all(atomic for _, atomic in signalled)
 
     # Through the ORM: no row of any model mentions the person.
     assert not Contact.all_objects.filter(pk=contact.pk).exists()
