@@ -272,7 +272,8 @@ CELERY_BEAT_SCHEDULE = {
     "embed-pending": {"task": "contacts.tasks.embed_pending", "schedule": 60.0},
     # GDPR: expired subject access exports and the 30-day request log; trash retention.
     "purge-privacy": {"task": "contacts.tasks.purge_privacy", "schedule": 3600.0},
-    "purge-trash": {"task": "contacts.tasks.purge_trash", "schedule": crontab(minute=30, hour=3)},
+    # Hourly, at most 1,000 contacts a run, so a backlog drains without one long transaction chain.
+    "purge-trash": {"task": "contacts.tasks.purge_trash", "schedule": crontab(minute=30)},
 }
 # Subject access exports (contacts.privacy) are downloadable this long, then deleted.
 KITH_PRIVACY_EXPORT_TTL_SECONDS = env_int("KITH_PRIVACY_EXPORT_TTL_SECONDS", 3 * 86400)
