@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from contacts.models import (
+    ErasureTombstone, PrivacyRequest,
     AssignmentRule, CompanyDuplicate, ConsentEvent, Contact, ContactCompany, ContactDuplicate, ContactImport,
     ContactRelationship, ContactTag, ContactUserLink, FormLayout, FormLayoutField, ImportMapping,
     ImportRow, Merge, NameWord, SavedView, Segment,
@@ -232,3 +233,29 @@ class DuplicatePairAdmin(ReadOnlyAdminMixin, OrgAdmin):
     search_fields = ["=first__id", "=second__id"]
     raw_id_fields = ["first", "second"]
 
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """The GDPR request log (contacts.privacy): made from the contact page or the API, purged after 30 days."""
+
+    list_display = ["kind", "contact_id", "requested_by", "status", "created_at", "finished_at"]
+    list_select_related = ["requested_by"]
+    list_filter = ["kind", "status"]
+    search_fields = ["=contact_id", "requested_by__email"]
+
+    def has_import_permission(self, request):
+        return False
+
+
+@admin.register(ErasureTombstone)
+class ErasureTombstoneAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Keyed hashes of erased people's email and phones; lifted through Settings › Privacy."""
+
+    list_display = ["kind", "created_at", "lifted_at", "lifted_by"]
+    list_select_related = ["lifted_by"]
+    list_filter = ["kind"]
+    search_fields = ["evidence"]
+
+    def has_import_permission(self, request):
+        return False

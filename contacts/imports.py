@@ -53,6 +53,7 @@ from django.utils.text import get_valid_filename
 from companies.models import Company
 from contacts import columns as cols
 from contacts import dedupe
+from contacts import privacy
 from contacts.bulk import adjust_tag_usage
 from contacts.exports import neutralize
 from contacts.import_files import FileError, open_table
@@ -516,8 +517,13 @@ class BatchRunner:
         taken = self._taken(todo, existing)
         linked = self._linked([existing[r.key] for r in todo if r.key in existing and (
             r.tags or r.company or r.company_domain)])
+        erased = self._erased(todo)
         for record in todo:
             contact_id = existing.get(record.key) if record.key else None
+            if contact_id is None and record.line in erased:
+                # A person erased at their request: skipped, and their cells are not kept.
+                results[record.line] = self._erased_result(record, erased[record.line][0][1])
+                continue
             if contact_id is None:
                 if record.earlier is not None:
                     # A duplicate of an earlier batch's row that the dry run did not write.
@@ -550,6 +556,11 @@ class BatchRunner:
             values = current[contact_id]
             record.contact_id = contact_id
             changes = self._changes(record, values)
+            blocked = [label for name, label in erased.get(record.line, ()) if name in changes]
+            if blocked:
+                # Setting an erased person's email or phone on another contact re-creates them.
+                results[record.line] = self._erased_result(record, blocked[0])
+                continue
             problem = self._unique_problem(record, taken, contact_id)
             if problem:
                 results[record.line] = Result(Outcome.INVALID, message=problem, data=record.values)
@@ -565,6 +576,25 @@ class BatchRunner:
                 results[record.line] = Result(Outcome.UPDATED, contact_id=contact_id, record=record)
             plan.updates.append((record, values, changes))
         return plan
+
+    def _erased(self, records) -> dict[int, list[tuple[str, str]]]:
+        """line -> (field, column label) of the values that match the tombstone of an erased person
+        (one query per batch)."""
+        wanted = {}
+        for record in records:
+            keys = privacy.value_keys(record.fields.get("email", ""), [(name, record.fields.get(name))
+                                                                  for name in ("phone", "mobile")])
+            for key, (_, name) in keys.items():
+                wanted.setdefault(key, []).append((record.line, name))
+        erased = {}
+        for key in privacy.blocked_digests(self.org, wanted):
+            for line, name in wanted[key]:
+                erased.setdefault(line, []).append((name, cols.COLUMNS.get(name, name)))
+        return erased
+
+    @staticmethod
+    def _erased_result(record, label: str) -> Result:
+        return Result(Outcome.SKIPPED, message=f"Row {record.line}: {label}: {privacy.TOMBSTONE_MESSAGE}")
 
     def _duplicate(self, record, earlier: int) -> Result:
         what = MATCH_BY[self.match_by].lower()

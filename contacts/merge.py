@@ -99,6 +99,8 @@ ID_COLUMNS = {
     # the merged record); an endpoint's URL is the receiver's address, not a link to a record.
     "crm.WebhookEvent.object_id": HISTORY,
     "crm.WebhookEndpoint.url": HISTORY,
+    # The privacy request log names its subject by id; a merge does not move a request.
+    "contacts.PrivacyRequest.contact_id": HISTORY,
 }
 # A conditional unique constraint is satisfied by changing the merged record's row instead
 # of removing it: its link stays, just not as a second primary one.

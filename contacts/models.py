@@ -302,6 +302,11 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
 
                 if not Membership.objects.filter(user_id=self.owner_id, organization_id=self.organization_id).exists():
                     raise ValidationError({"owner": "The owner must be a member of your organization."})
+            from contacts.privacy import contact_errors
+
+            blocked = contact_errors(self)
+            if blocked:
+                raise ValidationError(blocked)
             if "custom_fields" in self._clean_exclude:
                 return  # e.g. restoring from the trash: the values are not being written
             # The industry's form layout decides which custom fields are required.
@@ -334,6 +339,10 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
         if set(ENRICHMENT_INPUTS) <= set(field_names):
             # The enrichment inputs as read: a save that changes them asks for enrichment.
             instance._enrichment_seen = inputs_of(instance)
+        # What the tombstone check compares with (contacts.privacy.contact_errors): only a value
+        # that changes is checked against the tombstones of erased people.
+        instance._loaded_identity = {name: str(instance.__dict__[name] or "")
+                                     for name in ("email", "phone", "mobile") if name in instance.__dict__}
         return instance
 
     def refresh_from_db(self, using=None, fields=None, from_queryset=None):
@@ -342,6 +351,12 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
             from contacts.enrichment import inputs_of
 
             self._enrichment_seen = inputs_of(self)
+
+    def restore(self):
+        # Coming back from the trash is a re-creation as far as erased people go: the email is
+        # checked against the tombstones (phones only when changed: a shared landline stays usable).
+        self._loaded_identity = {**getattr(self, "_loaded_identity", {}), "email": ""}
+        super().restore()
 
     def save(self, *args, **kwargs):
         self.derive_fields()
@@ -1291,3 +1306,79 @@ class DedupeBlock(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["job", "id"], name="dedupe_block_job_idx")]
+
+
+# -- privacy (contacts/privacy.py) -------------------------------------------------------------
+
+class PrivacyRequest(OrgModel):
+    """One subject access export or erasure asked for by an org admin: who, when, how it went.
+    It names the person only by an opaque reference (the contact's id, which means nothing once
+    the contact is erased) and is purged after KITH_PRIVACY_LOG_DAYS (30) days."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", "Subject access export"
+        ERASURE = "erasure", "Erasure"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    contact_id = models.BigIntegerField(help_text="Opaque reference to the subject (no foreign key: erasure "
+                                                  "deletes the contact).")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("crm.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at", "-id"], name="privacy_request_org_idx"),
+            models.Index(fields=["created_at"], name="privacy_request_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of contact #{self.contact_id}"
+
+    @property
+    def reference(self) -> str:
+        return f"contact #{self.contact_id}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        """Org admins only: the log says whose data was asked for."""
+        return Q() if scope.is_admin else None
+
+
+class ErasureTombstone(OrgModel):
+    """What is left of an erased person: a keyed HMAC (contacts.privacy.digest) of their
+    normalized email or of one E.164 phone number, no plaintext. A new contact (form, API,
+    import) with a matching value is refused until someone records the person's consent, which
+    lifts the tombstone (lifted_at/lifted_by/evidence)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    digest = models.CharField(max_length=64)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    evidence = models.CharField(max_length=500, blank=True, help_text="How the consent was given.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "kind", "digest"],
+                                               name="erasure_tombstone_unique")]
+
+    def __str__(self):
+        return f"{self.kind} tombstone #{self.pk}"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return Q() if scope.is_admin else None

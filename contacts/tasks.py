@@ -111,3 +111,35 @@ def run_enrichment_job(job_id: int) -> str | None:
 
     job = enrichment.run_job(job_id)
     return job.status if job is not None else None
+@shared_task
+def run_privacy_export(job_id: int) -> str | None:
+    """A subject access export (contacts.privacy)."""
+    from contacts import privacy
+
+    job = privacy.run_export(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def run_erasure(job_id: int) -> str | None:
+    """A GDPR erasure (contacts.privacy): the contact and every copy of the person's data."""
+    from contacts import privacy
+
+    job = privacy.run_erasure(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def purge_privacy() -> dict:
+    """Beat: expired subject access exports and request-log entries older than 30 days."""
+    from contacts import privacy
+
+    return privacy.purge_privacy()
+
+
+@shared_task
+def purge_trash() -> int:
+    """Beat: erase contacts kept in the trash longer than their organization's retention."""
+    from contacts import privacy
+
+    return privacy.purge_trash()

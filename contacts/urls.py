@@ -1,7 +1,7 @@
 from django.urls import path
 
 from contacts import (
-    bulk_views, duplicate_views, export_views, import_views, merge_views, segment_views, views,
+    privacy_views, bulk_views, duplicate_views, export_views, import_views, merge_views, segment_views, views,
 )
 from crm.views_history import revert_contact_change
 
@@ -49,6 +49,8 @@ urlpatterns = [
     path("<int:pk>/tags/<int:tag_pk>/remove/", views.contact_tag_remove, name="tag_remove"),
     path("<int:pk>/consent/", views.contact_consent, name="consent"),
     path("<int:pk>/enrich/", views.contact_enrich, name="enrich"),
+    path("<int:pk>/privacy/export/", privacy_views.confirm, {"kind": "export"}, name="privacy_export"),
+    path("<int:pk>/privacy/erase/", privacy_views.confirm, {"kind": "erasure"}, name="privacy_erase"),
     path("<int:pk>/history/<int:event_id>/revert/", revert_contact_change, name="history_revert"),
     # Segments and saved views (contacts/segment_views.py)
     path("segments/", segment_views.segment_list, name="segment_list"),

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from contacts import privacy_views
 from contacts import views_settings as views
 
 app_name = "contact_settings"
@@ -12,6 +13,8 @@ urlpatterns = [
     path("form-layouts/<int:pk>/", views.layout_edit, name="layout_edit"),
     path("form-layouts/<int:pk>/delete/", views.layout_delete, name="layout_delete"),
     path("search/", views.search_settings, name="search"),
+    path("privacy/", privacy_views.privacy_settings, name="privacy"),
+    path("privacy/requests/<int:pk>/download/", privacy_views.download, name="privacy_download"),
     path("assignment-rules/", views.rule_list, name="rules"),
     path("assignment-rules/new/", views.rule_create, name="rule_create"),
     path("assignment-rules/<int:pk>/", views.rule_edit, name="rule_edit"),

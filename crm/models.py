@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -96,6 +96,11 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Data retention (contacts.privacy.purge_trash): contacts in the trash this many days are
+    # erased for good (the same scrub as a GDPR erasure, without a tombstone).
+    trash_retention_days = models.PositiveSmallIntegerField(
+        "days in the trash before deleted contacts are purged", default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)])
 
     class Meta:
         ordering = ["name"]

@@ -273,7 +273,18 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook retries that fell due, and events of writers that queue no delivery themselves.
     "deliver-webhooks": {"task": "crm.tasks.deliver_webhooks", "schedule": 5.0},
     "purge-webhook-events": {"task": "crm.tasks.purge_webhook_events", "schedule": crontab(minute=30, hour=3)},
+    # GDPR: expired subject access exports and the 30-day request log; trash retention.
+    "purge-privacy": {"task": "contacts.tasks.purge_privacy", "schedule": 3600.0},
+    # Hourly, at most 1,000 contacts a run, so a backlog drains without one long transaction chain.
+    "purge-trash": {"task": "contacts.tasks.purge_trash", "schedule": crontab(minute=30)},
 }
+# Subject access exports (contacts.privacy) are downloadable this long, then deleted.
+KITH_PRIVACY_EXPORT_TTL_SECONDS = env_int("KITH_PRIVACY_EXPORT_TTL_SECONDS", 3 * 86400)
+# Days the privacy request log keeps an entry.
+KITH_PRIVACY_LOG_DAYS = env_int("KITH_PRIVACY_LOG_DAYS", 30)
+# Key of the erasure tombstones' HMAC (empty: SECRET_KEY). Set it to keep tombstones working
+# across a SECRET_KEY rotation.
+KITH_TOMBSTONE_KEY = env_str("KITH_TOMBSTONE_KEY") or ""
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
 KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)
@@ -374,7 +385,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
                             "JobStatusEnum": "crm.models.Job.Status",
                             "MergeKindEnum": "contacts.models.Merge.Kind",
-                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus"},
+                            "DuplicateStatusEnum": "contacts.models.DuplicateStatus",
+                            "ChannelEnum": "contacts.models.Channel",
+                            "SourceEnum": "contacts.models.Source",
+                            "ConsentSourceEnum": "contacts.models.ConsentEvent.Source"},
 }
 
 LOGGING = {
@@ -382,7 +396,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    # Our own loggers mask email addresses and phone numbers (crm.logmask).
+    "filters": {"mask_pii": {"()": "crm.logmask.MaskPII"}},
+    "loggers": {"pgserver": {"level": "WARNING"},
+                **{name: {"filters": ["mask_pii"]} for name in (
+                    "kith", "kith.sms", "kith.audit", "kith.privacy", "crm.jobs", "contacts.imports",
+                    "contacts.semantic")}},
 }
 
 # Production hardening: on when KITH_PUBLIC_URL is set and DEBUG is off.

@@ -22,6 +22,8 @@ from crm.models import Organization
 from messaging.config import SmsConfig
 from messaging.models import Backend, Message
 
+from crm.logmask import mask_phone  # noqa: E402
+
 logger = logging.getLogger("kith.sms")
 
 
@@ -56,9 +58,12 @@ class ConsoleBackend:
 
     def send(self, message: Message) -> SendResult:
         sid = f"console-{uuid.uuid4()}"
-        text = f"SMS {sid} to {message.to_number} ({message.segments} segment(s)):\n{message.body}"
-        logger.info(text)
-        print(text, flush=True)
+        # The log line names the message, not the person (masked number, no text); the console
+        # shows the text, which is what this development backend is for.
+        logger.info("SMS %s to %s (%s segment(s), %s characters)", sid, mask_phone(message.to_number),
+                    message.segments, len(message.body))
+        print(f"SMS {sid} to {mask_phone(message.to_number)} ({message.segments} segment(s)):\n{message.body}",
+              flush=True)
         return SendResult(sid=sid, status=Message.Status.SENT, from_number=self.config.from_number)
 
 

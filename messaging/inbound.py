@@ -22,9 +22,12 @@ from activities.notifications import notify
 from activities.models import Activity
 from contacts.models import Channel, ConsentEvent, ConsentStatus, Contact, Source
 from contacts.services import create_contact, record_consent
+from contacts import privacy
 from crm.models import Organization
 from messaging.config import sms_config
 from messaging.models import Backend, Message
+
+from crm.logmask import mask_phone  # noqa: E402
 
 logger = logging.getLogger("kith.sms")
 
@@ -185,7 +188,10 @@ def _store_inbound(organization, params, sid, sender, body) -> Message:
     number = e164(sender)
     contact = match_contact(organization.pk, number)
     parsed = phonenumbers.parse(number, None) if contact is None and number else None
-    if parsed is not None and phonenumbers.is_valid_number(parsed):
+    if parsed is not None and phonenumbers.is_valid_number(parsed) and not privacy.blocked(
+            organization.pk, phones=[("mobile", number)]):
+        # A number whose owner was erased at their request gets no new lead (contacts.privacy):
+        # the text is kept unmatched, as from any unknown sender.
         contact = create_contact(organization=organization, data={
             "first_name": phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
             "mobile": number, "source": Source.INBOUND_SMS, "source_detail": "First text to the SMS number",
@@ -201,7 +207,7 @@ def _store_inbound(organization, params, sid, sender, body) -> Message:
         body=body, segments=min(segments, 32767), provider_sid=sid, backend=Backend.TWILIO,
         status_changed_at=now)
     if contact is None:
-        logger.info("Inbound SMS %s from %r matches no contact and is no phone number", sid, sender)
+        logger.info("Inbound SMS %s from %s matches no contact and is no phone number", sid, mask_phone(sender))
         return message
     message.activity = activity_services.log_activity(organization_id=organization.pk, data={
         "contact": contact, "type": Activity.Type.SMS_RECEIVED, "direction": Activity.Direction.INBOUND,

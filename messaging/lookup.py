@@ -68,7 +68,8 @@ def twilio_lookup(config, e164: str) -> dict:
         logger.warning("Twilio Lookup of a number failed: %s %s", exc.status, exc.code)
         return {"lookup": "twilio", "lookup_error": f"Twilio Lookup answered {exc.status}: {exc.msg or exc.code}"}
     except (TwilioException, requests.RequestException) as exc:
-        logger.warning("Twilio Lookup unreachable: %s", exc)
+        # The exception text quotes the URL, which holds the number: only its kind is logged.
+        logger.warning("Twilio Lookup unreachable: %s", type(exc).__name__)
         return {"lookup": "twilio", "lookup_error": "Twilio Lookup could not be reached."}
     info = found.line_type_intelligence or {}
     return {"lookup": "twilio", "carrier": info.get("carrier_name") or None, "line_type": info.get("type") or None,

@@ -34,3 +34,8 @@ from contacts.api.duplicates import (  # noqa: E402
 router.register("duplicates", ContactDuplicateViewSet, basename="duplicate")
 router.register("company-duplicates", CompanyDuplicateViewSet, basename="company-duplicate")
 router.register("duplicate-scans", DuplicateScanViewSet, basename="duplicate-scan")
+
+from contacts.api.privacy import PrivacyRequestViewSet, TombstoneViewSet  # noqa: E402
+
+router.register("privacy-requests", PrivacyRequestViewSet, basename="privacy-request")
+router.register("privacy-tombstones", TombstoneViewSet, basename="privacy-tombstone")

@@ -79,6 +79,11 @@ def populate(org, owner, marker, n=3):
     twins = [Contact.objects.create(organization=org, first_name=f"{marker} twin {i}", owner=owner, team=team)
              for i in range(2)]
     merging.undo(owner, merging.merge(owner, "contact", twins[0].pk, [twins[1].pk]))
+    # Privacy: a request in the log and an erased person's tombstone.
+    from contacts.models import ErasureTombstone, PrivacyRequest
+
+    PrivacyRequest.objects.create(organization=org, kind="export", contact_id=contacts[0].pk, requested_by=owner)
+    ErasureTombstone.objects.create(organization=org, kind="email", digest=f"{marker.lower():0>64}"[-64:])
     return contacts
 
 
