@@ -79,3 +79,12 @@ def run_dedupe_scan(job_id: int) -> str | None:
 
     job = duplicates.run(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def run_reseal(job_id: int) -> str | None:
+    """Run or resume a job moving stored values between plain and encrypted columns (contacts.reseal)."""
+    from contacts import reseal
+
+    job = reseal.run(job_id)
+    return job.status if job is not None else None

@@ -12,6 +12,7 @@ urlpatterns = [
     path("form-layouts/<int:pk>/", views.layout_edit, name="layout_edit"),
     path("form-layouts/<int:pk>/delete/", views.layout_delete, name="layout_delete"),
     path("search/", views.search_settings, name="search"),
+    path("encryption/", views.encryption_settings, name="encryption"),
     path("assignment-rules/", views.rule_list, name="rules"),
     path("assignment-rules/new/", views.rule_create, name="rule_create"),
     path("assignment-rules/<int:pk>/", views.rule_edit, name="rule_edit"),
