@@ -195,11 +195,9 @@ def _phone_events(job, cp) -> bool:
             number = phones.as_e164(getattr(event, name))
             if number:
                 setattr(event, f"{name}_sealed", sealed.to_python(sealed.get_prep_value(number)))
-                setattr(event, f"{name}_hash", phones.blind_index(number))
-                setattr(event, name, "")
+                setattr(event, name, "")  # (the history keeps no blind index: it is derived, untracked)
     if events:
-        event_model.objects.bulk_update(events, ["phone", "mobile", "phone_sealed", "mobile_sealed", "phone_hash",
-                                                 "mobile_hash"])
+        event_model.objects.bulk_update(events, ["phone", "mobile", "phone_sealed", "mobile_sealed"])
     if len(events) < BATCH:
         return True
     cp["after"] = events[-1].pgh_id

@@ -191,3 +191,14 @@ def test_bulk_edit_and_merge_keep_sensitive_values_encrypted(healthcare):
     assert survivor.custom_fields.get("medical_notes") == NOTES
     plain, sealed, _ = raw_contact(survivor.pk)
     assert NOTES not in plain and sealed and "Penicillin" not in sealed
+
+
+def test_history_shows_sensitive_changes_decrypted_to_who_may_see_them(healthcare, client):
+    from crm.audit import describe_history
+
+    contact = new_patient(healthcare)
+    update_contact(contact=Contact.objects.get(pk=contact.pk), data={"custom_fields": {
+        **contact.custom_fields, "medical_notes": "Recovered"}})
+    [change] = [c for entry in describe_history(contact) for c in entry["changes"]
+                if c["field"] == "custom_fields_sealed"]
+    assert NOTES in change["old"] and "Recovered" in change["new"] and "gAAAA" not in change["new"]
