@@ -349,9 +349,8 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
         if cached is None or cached[0] != self.organization_id:
             from contacts.phones import organization_encrypts
 
-            org = self._state.fields_cache.get("organization")
-            flag = org.encrypt_phone_numbers if org is not None else organization_encrypts(self.organization_id)
-            cached = (self.organization_id, flag)
+            # From the database, not a cached Organization instance: the flag may have just changed.
+            cached = (self.organization_id, organization_encrypts(self.organization_id))
             self.__dict__["_encrypts_phones_cache"] = cached
         return cached[1]
 

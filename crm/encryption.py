@@ -230,3 +230,27 @@ def bulk_update_sealed(model, objs, fields, batch_size=None) -> None:
     finally:
         for obj, values in zip(objs, combined):
             obj.custom_fields = values
+
+
+def reset_key_cache(**kwargs) -> None:
+    """The library caches each field's Fernet keys; forget them when the key settings change
+    (tests, or a process that reloads its settings)."""
+    from django.apps import apps
+    from encrypted_fields.fields import EncryptedFieldMixin
+
+    if kwargs.get("setting") not in (None, "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SALT_KEY"):
+        return
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, EncryptedFieldMixin):
+                field.__dict__.pop("keys", None)
+                field.__dict__.pop("f", None)
+
+
+def _connect_key_cache_reset() -> None:
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(reset_key_cache, dispatch_uid="crm.encryption.reset_key_cache")
+
+
+_connect_key_cache_reset()
