@@ -16,7 +16,7 @@ from contacts import dedupe, phones
 from contacts.models import Contact
 from contacts.search import autocomplete
 from contacts.services import create_contact, set_phone_encryption, update_contact
-from crm.models import Job, Organization
+from crm.models import Organization
 from tests.conftest import fresh
 
 NUMBER = "+14155550123"
@@ -207,3 +207,15 @@ def test_import_matches_an_encrypted_phone_and_stores_new_ones_encrypted(encrypt
     assert str(new.phone) == "+14155550166" and new.job_title == "Porter"
     assert_no_plain_number(new.pk, "+14155550166")
     assert_no_plain_number(contact.pk, NUMBER, MOBILE)
+
+
+def test_admin_search_finds_the_whole_number(encrypting, client):
+    contact = new_contact(encrypting)
+    client.force_login(encrypting.admin)
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.filter(pk=encrypting.admin.pk).update(is_staff=True, is_superuser=True)
+    page = client.get("/admin/contacts/contact/", {"q": NUMBER}).content.decode()
+    assert f"/admin/contacts/contact/{contact.pk}/change/" in page
+    page = client.get("/admin/contacts/contact/", {"q": "5550123"}).content.decode()
+    assert f"/admin/contacts/contact/{contact.pk}/change/" not in page
