@@ -202,3 +202,22 @@ def test_history_shows_sensitive_changes_decrypted_to_who_may_see_them(healthcar
     [change] = [c for entry in describe_history(contact) for c in entry["changes"]
                 if c["field"] == "custom_fields_sealed"]
     assert NOTES in change["old"] and "Recovered" in change["new"] and "gAAAA" not in change["new"]
+
+
+def test_migration_marks_existing_preset_fields_sensitive_and_moves_their_values(world):
+    import importlib
+
+    from django.db.migrations.executor import MigrationExecutor
+
+    definition = CustomFieldDefinition.objects.create(organization=world.org, model="contact", key="medical_notes",
+                                                      label="Medical notes", field_type="textarea")
+    CustomFieldDefinition.objects.filter(pk=definition.pk).update(sensitive=False)
+    contact = Contact.objects.create(organization=world.org, first_name="Old", custom_fields={"medical_notes": NOTES})
+    assert NOTES in raw_contact(contact.pk)[0] and NOTES in history_text(contact.pk)  # as before this change
+
+    migration = importlib.import_module("contacts.migrations.0015_preset_fields_sensitive")
+    state = MigrationExecutor(connection).loader.project_state(("contacts", "0015_preset_fields_sensitive"))
+    migration.forwards(state.apps, None)
+    assert CustomFieldDefinition.objects.get(pk=definition.pk).sensitive
+    assert NOTES not in raw_contact(contact.pk)[0] and NOTES not in history_text(contact.pk)
+    assert Contact.objects.get(pk=contact.pk).custom_fields == {"medical_notes": NOTES}
