@@ -665,7 +665,7 @@ class BatchRunner:
             if layout is None:
                 self.layouts[key] = self.required_all
             else:
-                required = set(layout.fields.filter(required=True).values_list("definition__key", flat=True))
+                required = set(layout.entries.filter(required=True).values_list("definition__key", flat=True))
                 self.layouts[key] = [d for d in self.definitions if d.key in required or d.required]
         return self.layouts[key]
 

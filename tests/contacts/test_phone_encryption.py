@@ -219,3 +219,17 @@ def test_admin_search_finds_the_whole_number(encrypting, client):
     assert f"/admin/contacts/contact/{contact.pk}/change/" in page
     page = client.get("/admin/contacts/contact/", {"q": "5550123"}).content.decode()
     assert f"/admin/contacts/contact/{contact.pk}/change/" not in page
+
+
+def test_export_and_sms_use_the_decrypted_number(encrypting):
+    from contacts import exports
+    from messaging.services import sms_number
+
+    contact = new_contact(encrypting)
+    writer = exports.Writer("csv", ["first_name", "phone", "mobile"], {}, encrypting.org.pk)
+    # as for plain numbers, a leading "+" is neutralized for spreadsheets
+    assert writer.fetch(Contact.objects.filter(pk=contact.pk))[1] == [["Pia", "'" + NUMBER, "'" + MOBILE]]
+    card = exports.Writer("vcf", [], {}, encrypting.org.pk)
+    _, records = card.fetch(Contact.objects.filter(pk=contact.pk))
+    assert f"TEL;TYPE=work:{NUMBER}" in card.part(records).decode()
+    assert sms_number(Contact.objects.get(pk=contact.pk)) == MOBILE

@@ -221,3 +221,33 @@ def test_migration_marks_existing_preset_fields_sensitive_and_moves_their_values
     assert CustomFieldDefinition.objects.get(pk=definition.pk).sensitive
     assert NOTES not in raw_contact(contact.pk)[0] and NOTES not in history_text(contact.pk)
     assert Contact.objects.get(pk=contact.pk).custom_fields == {"medical_notes": NOTES}
+
+
+def test_import_and_bulk_edit_store_sensitive_values_encrypted(healthcare):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from contacts import bulk, imports
+
+    user = fresh(healthcare.admin)
+    text = ("First Name,Email,Industry,Date of birth,Insurance provider,Medical notes\n"
+            f"Ines,ines@example.com,Healthcare,1990-01-01,{INSURER},\"{NOTES}\"\n")
+    imp = imports.upload(user, SimpleUploadedFile("patients.csv", text.encode()))
+    imp = imports.configure(imp, user, mapping=["first_name", "email", "industry", "custom:date_of_birth",
+                                                "custom:insurance_provider", "custom:medical_notes"])
+    assert imp.stage == "previewed", (imp.error, imp.mapping)
+    assert imp.preview["counts"] == {"created": 1}, imp.preview
+    imp = imports.start_import(imp, user)
+    assert imp.counts == {"created": 1}, (imp.counts, imp.error)
+    contact = Contact.objects.get(organization=healthcare.org, first_name="Ines")
+    assert contact.custom_fields["medical_notes"] == NOTES and contact.custom_fields["insurance_provider"] == INSURER
+    plain, sealed, _ = raw_contact(contact.pk)
+    assert NOTES not in plain and INSURER not in plain and "Penicillin" not in sealed
+    assert "Penicillin" not in history_text(contact.pk)
+
+    job = bulk.start(user, action="set_custom_field", params={"key": "medical_notes", "value": "Vaccinated"},
+                     ids=[contact.pk])
+    assert job.status == "done", job.error
+    contact = Contact.objects.get(pk=contact.pk)
+    assert contact.custom_fields["medical_notes"] == "Vaccinated" and contact.custom_fields["insurance_provider"] == INSURER
+    plain, sealed, _ = raw_contact(contact.pk)
+    assert "Vaccinated" not in plain and "Vaccinated" not in sealed and INSURER not in plain
