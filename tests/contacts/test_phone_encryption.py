@@ -233,3 +233,10 @@ def test_export_and_sms_use_the_decrypted_number(encrypting):
     _, records = card.fetch(Contact.objects.filter(pk=contact.pk))
     assert f"TEL;TYPE=work:{NUMBER}" in card.part(records).decode()
     assert sms_number(Contact.objects.get(pk=contact.pk)) == MOBILE
+
+
+def test_contact_list_shows_the_number(encrypting, client):
+    new_contact(encrypting)
+    client.force_login(encrypting.admin)
+    page = client.get("/contacts/").content.decode()
+    assert "(415) 555-0123" in page
