@@ -149,6 +149,26 @@ def _sensitivity_events(job, cp) -> bool:
 
 _PHONE_COLUMNS = ["phone", "mobile", "phone_sealed", "mobile_sealed", "phone_hash", "mobile_hash", "phone_digits",
                   "dedupe_keys"]
+_PHONE_TYPES = {"phone": "text", "mobile": "text", "phone_sealed": "text", "mobile_sealed": "text",
+                "phone_hash": "text", "mobile_hash": "text", "phone_digits": "text", "dedupe_keys": "text[]"}
+
+
+def _token(row, column):
+    """The stored form of a sealed column (its Fernet token, kept when unchanged)."""
+    return type(row)._meta.get_field(column).get_prep_value(getattr(row, column))
+
+
+def _update_rows(table: str, key: str, values: list[dict], types: dict) -> None:
+    """One UPDATE for a batch (bulk_update's CASE per column is ~10x slower at 500 rows)."""
+    import json
+
+    from django.db import connection
+
+    columns = ", ".join(f'"{name}" = v."{name}"' for name in types)
+    record = ", ".join([f'"{key}" bigint', *(f'"{name}" {kind}' for name, kind in types.items())])
+    with connection.cursor() as cursor:
+        cursor.execute(f'UPDATE {table} t SET {columns} FROM jsonb_to_recordset(%s::jsonb) AS v({record}) '
+                       f'WHERE t."{key}" = v."{key}"', [json.dumps(values)])
 
 
 def _phone_rows(job, cp) -> bool:
@@ -170,7 +190,11 @@ def _phone_rows(job, cp) -> bool:
         contact.dedupe_keys = keys_for(contact)
         contact.phone, contact.mobile = plain["phone"], plain["mobile"]
     if rows:
-        Contact.all_objects.bulk_update(rows, _PHONE_COLUMNS)
+        _update_rows(Contact._meta.db_table, "id", [
+            {"id": c.pk, "phone": str(c.phone or ""), "mobile": str(c.mobile or ""),
+             "phone_sealed": _token(c, "phone_sealed"), "mobile_sealed": _token(c, "mobile_sealed"),
+             "phone_hash": c.phone_hash, "mobile_hash": c.mobile_hash, "phone_digits": c.phone_digits,
+             "dedupe_keys": c.dedupe_keys} for c in rows], _PHONE_TYPES)
     job.processed += len(rows)
     job.succeeded += len(rows)
     if len(rows) < BATCH:
@@ -197,7 +221,10 @@ def _phone_events(job, cp) -> bool:
                 setattr(event, f"{name}_sealed", sealed.to_python(sealed.get_prep_value(number)))
                 setattr(event, name, "")  # (the history keeps no blind index: it is derived, untracked)
     if events:
-        event_model.objects.bulk_update(events, ["phone", "mobile", "phone_sealed", "mobile_sealed"])
+        _update_rows(event_model._meta.db_table, "pgh_id", [
+            {"pgh_id": e.pgh_id, "phone": str(e.phone or ""), "mobile": str(e.mobile or ""),
+             "phone_sealed": _token(e, "phone_sealed"), "mobile_sealed": _token(e, "mobile_sealed")}
+            for e in events], {k: _PHONE_TYPES[k] for k in ("phone", "mobile", "phone_sealed", "mobile_sealed")})
     if len(events) < BATCH:
         return True
     cp["after"] = events[-1].pgh_id
