@@ -16,9 +16,9 @@ from django.contrib.postgres.indexes import OpClass
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 from pgvector.django import HnswIndex, VectorField
-from phonenumber_field.modelfields import PhoneNumberField
 
 from companies.models import Address, validate_timezone
+from contacts.phones import SealablePhoneNumberField
 from crm.custom_fields import clean_custom_fields
 from crm.encryption import CustomFieldsJSONField, SealedCharField, SealedCustomFieldsMixin, SealedJSONField
 from crm.models import EmbeddedMixin, OrgModel, SoftDeleteMixin, Tag
@@ -133,8 +133,8 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
     last_name = models.CharField(max_length=100, blank=True)
     display_name = models.CharField(max_length=310, editable=False)
     email = models.EmailField(blank=True)
-    phone = PhoneNumberField(blank=True)
-    mobile = PhoneNumberField(blank=True)
+    phone = SealablePhoneNumberField(blank=True)
+    mobile = SealablePhoneNumberField(blank=True)
     job_title = models.CharField(max_length=150, blank=True)
     department = models.CharField(max_length=120, blank=True)
     companies = models.ManyToManyField("companies.Company", through="ContactCompany", related_name="contacts")
@@ -374,18 +374,15 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
             update_fields = set(update_fields)
             kwargs["update_fields"] = update_fields | {
                 derived for derived, sources in self.DERIVED_FROM.items() if sources & update_fields}
-        deferred = self.get_deferred_fields()
-        if not ({"phone_sealed", "mobile_sealed"} & deferred):  # rows loaded without them keep theirs
-            kept = (self.phone, self.mobile)
-            plain = phones.seal(self, self.encrypts_phones())
-            self.phone, self.mobile = plain["phone"], plain["mobile"]
-        else:
-            kept = None
+        if not ({"phone_sealed", "mobile_sealed"} & self.get_deferred_fields()):  # else: left as stored
+            encrypt = self.encrypts_phones()
+            phones.seal(self, encrypt)
+            # The phone columns are written empty (SealablePhoneNumberField); the instance keeps the numbers.
+            self._phones_sealed_now = encrypt
         try:
             super().save(*args, **kwargs)
         finally:
-            if kept is not None:
-                self.phone, self.mobile = kept
+            self._phones_sealed_now = False
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)

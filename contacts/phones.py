@@ -22,12 +22,22 @@ import re
 import phonenumbers
 from django.conf import settings
 from django.db.models import Q
+from phonenumber_field.modelfields import PhoneNumberField
 
 from crm.encryption import blind_index, reseal
 
 PHONE_FIELDS = ("phone", "mobile")
 SEALED_COLUMNS = ("phone", "mobile", "phone_sealed", "mobile_sealed", "phone_hash", "mobile_hash")
 _E164 = re.compile(r"\+[1-9]\d{5,14}")
+
+
+class SealablePhoneNumberField(PhoneNumberField):
+    """Contact.phone/mobile: written empty while the save seals the numbers (Contact.save sets
+    `_phones_sealed_now`), so the instance, and any signal receiver, keeps the real number."""
+
+    def pre_save(self, model_instance, add):
+        value = super().pre_save(model_instance, add)
+        return "" if getattr(model_instance, "_phones_sealed_now", False) else value
 
 
 def as_e164(value, region: str | None = None) -> str:

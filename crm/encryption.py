@@ -77,9 +77,6 @@ class SealedJSONField(EncryptedTextField):
     def from_db_value(self, value, expression, connection):
         return self.to_python(value)
 
-    def get_default(self):
-        return {}
-
 
 class SealedCharField(EncryptedCharField):
     """A short string (a phone number) stored as a Fernet token; NULL when empty."""

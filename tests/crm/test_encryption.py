@@ -251,3 +251,16 @@ def test_import_and_bulk_edit_store_sensitive_values_encrypted(healthcare):
     assert contact.custom_fields["medical_notes"] == "Vaccinated" and contact.custom_fields["insurance_provider"] == INSURER
     plain, sealed, _ = raw_contact(contact.pk)
     assert "Vaccinated" not in plain and "Vaccinated" not in sealed and INSURER not in plain
+
+
+def test_admin_marks_a_field_sensitive_through_the_api(healthcare, api):
+    definition = CustomFieldDefinition.objects.get(organization=healthcare.org, key="emergency_contact_name")
+    contact = new_patient(healthcare, emergency_contact_name="Marta Mendes")
+    url = f"/api/custom-fields/{definition.pk}/"
+    assert api(healthcare.manager_a).patch(url, {"sensitive": True}, format="json").status_code == 403
+    assert api(healthcare.charlie).patch(url, {"sensitive": True}, format="json").status_code == 404
+    assert "Marta Mendes" in raw_contact(contact.pk)[0]
+    response = api(healthcare.admin).patch(url, {"sensitive": True}, format="json")
+    assert response.status_code == 200 and response.json()["sensitive"] is True
+    assert "Marta Mendes" not in raw_contact(contact.pk)[0]
+    assert Contact.objects.get(pk=contact.pk).custom_fields["emergency_contact_name"] == "Marta Mendes"
