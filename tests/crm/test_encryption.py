@@ -264,3 +264,18 @@ def test_admin_marks_a_field_sensitive_through_the_api(healthcare, api):
     assert response.status_code == 200 and response.json()["sensitive"] is True
     assert "Marta Mendes" not in raw_contact(contact.pk)[0]
     assert Contact.objects.get(pk=contact.pk).custom_fields["emergency_contact_name"] == "Marta Mendes"
+
+
+def test_company_values_move_when_their_field_becomes_sensitive(world):
+    definition = CustomFieldDefinition.objects.create(organization=world.org, model="company", key="bank_account",
+                                                      label="Bank account", field_type="text")
+    company = Company(organization=world.org, name="Initech", custom_fields={"bank_account": "DE89 3704 0044"})
+    company.full_clean()
+    company.save()
+    definition.sensitive = True
+    definition.save()
+    [(plain, sealed)] = raw("SELECT custom_fields::text, custom_fields_sealed FROM companies_company WHERE id = %s",
+                            [company.pk])
+    history = raw("SELECT custom_fields::text FROM companies_companyevent WHERE pgh_obj_id = %s", [company.pk])
+    assert "3704" not in plain and sealed and all("3704" not in text for (text,) in history)
+    assert Company.objects.get(pk=company.pk).custom_fields == {"bank_account": "DE89 3704 0044"}
