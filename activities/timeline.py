@@ -186,8 +186,9 @@ def _activities(user, subject, group, cursor, limit):
 
 _HEAVY = {
     "contact": [f"contact__{name}" for name in ("embedding", "search_vector", "enrichment", "ai_insights",
-                                                "custom_fields", "description")],
-    "company": [f"company__{name}" for name in ("embedding", "enrichment", "custom_fields", "description")],
+                                                "custom_fields", "custom_fields_sealed", "description")],
+    "company": [f"company__{name}" for name in ("embedding", "enrichment", "custom_fields", "custom_fields_sealed",
+                                                "description")],
 }
 
 

@@ -18,7 +18,7 @@ class CompanyContactsInline(admin.TabularInline):
 
 @admin.register(Company)
 class CompanyAdmin(SoftDeleteAdminMixin, OrgAdmin):
-    resource_classes = [resource_for(Company, exclude=["embedding", "logo"])]
+    resource_classes = [resource_for(Company, exclude=["embedding", "logo", "custom_fields_sealed"])]
     list_display = ["name", "domain", "industry", "size_band", "country", "parent", "owner", "created_at",
                     "deleted_at"]
     list_select_related = ["parent", "owner", "organization"]

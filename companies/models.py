@@ -15,6 +15,7 @@ from pgvector.django import HnswIndex, VectorField
 from phonenumber_field.modelfields import PhoneNumberField
 
 from crm.custom_fields import clean_custom_fields
+from crm.encryption import CustomFieldsJSONField, SealedCustomFieldsMixin, SealedJSONField
 from crm.search import fold
 from crm.models import OrgModel
 from crm.models import EmbeddedMixin, SoftDeleteMixin
@@ -80,8 +81,9 @@ COMPANY_EMBEDDING_FIELDS = ("name", "domain", "industry", "size_band", "city", "
         func="NEW.embedding := NULL; RETURN NEW;",
     ),
 )
-class Company(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
+class Company(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     EMBEDDING_FIELDS = COMPANY_EMBEDDING_FIELDS
+    CUSTOM_FIELDS_MODEL = "company"
 
     class Size(models.TextChoices):
         S1 = "1-10", "1–10"
@@ -110,7 +112,9 @@ class Company(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="owned_companies")
-    custom_fields = models.JSONField(default=dict, blank=True)
+    custom_fields = CustomFieldsJSONField(default=dict, blank=True)
+    # Values of sensitive custom fields, encrypted (crm.encryption); merged into custom_fields on read.
+    custom_fields_sealed = SealedJSONField()
     enrichment = models.JSONField(default=dict, blank=True, editable=False,
                                   help_text="Enriched values with their provenance (source, fetched at).")
     embedding = VectorField(dimensions=384, null=True, blank=True, editable=False)

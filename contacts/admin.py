@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from contacts import phones
 from contacts.models import (
     ErasureTombstone, PrivacyRequest,
     AssignmentRule, CompanyDuplicate, ConsentEvent, Contact, ContactCompany, ContactDuplicate, ContactImport,
@@ -41,6 +42,13 @@ class ContactAdmin(SoftDeleteAdminMixin, OrgAdmin):
     inlines = [ContactTagInline, ContactCompanyInline]
     trash_service = staticmethod(soft_delete_contact)
     restore_service = staticmethod(restore_contact)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Encrypted phones (contacts.phones) are found by the whole number, through their blind index.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if phones.as_e164(search_term) and sum(ch.isdigit() for ch in search_term) >= 7:
+            queryset |= self.get_queryset(request).filter(phones.phone_q(search_term))
+        return queryset, may_have_duplicates
 
 
 @admin.register(ContactTag)

@@ -38,6 +38,7 @@ from contacts.models import Contact, ContactTag, LifecycleStage
 from crm import jobs
 from crm.audit import change_context
 from crm.custom_fields import _clean_value, _is_empty
+from crm.encryption import bulk_update_sealed
 from crm.models import CustomFieldDefinition, Job, JobItem, Tag, Team, User
 from crm.permissions import CHANGE, DELETE, VIEW, Role, Scope
 
@@ -383,7 +384,7 @@ def _forward_step(job: Job, actor) -> bool:
     visible, allowed = _access(actor, chunk, permission)
     rows = {c.pk: c for c in Contact.all_objects.filter(pk__in=allowed).select_for_update(of=("self",))
             .only("id", "organization_id", "owner_id", "team_id", "lifecycle_stage", "custom_fields",
-                  "deleted_at", "email")}
+                  "custom_fields_sealed", "deleted_at", "email")}
     reason = _forbidden_reason(actor, permission)
     items, todo = {}, []
     for pk in chunk:
@@ -479,7 +480,7 @@ def _save_custom_fields(contacts) -> None:
         now = timezone.now()
         for contact in contacts:
             contact.updated_at = now
-        Contact.all_objects.bulk_update(contacts, ["custom_fields", "updated_at"])
+        bulk_update_sealed(Contact, contacts, ["custom_fields", "updated_at"])
 
 
 def _apply_tags(adding: bool):
@@ -640,7 +641,7 @@ def _undo_step(job: Job, actor) -> bool:
     visible, allowed = _access(actor, chunk, permission)
     rows = {c.pk: c for c in Contact.all_objects.filter(pk__in=allowed).select_for_update(of=("self",))
             .only("id", "organization_id", "owner_id", "team_id", "lifecycle_stage", "custom_fields",
-                  "deleted_at", "email")}
+                  "custom_fields_sealed", "deleted_at", "email")}
     reason = _forbidden_reason(actor, permission)
     items: dict[int, JobItem] = {}
     todo = []

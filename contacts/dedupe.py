@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from crm.search import fold
+from contacts.phones import phone_q
+from crm.encryption import blind_index
 
 DEFAULT_THRESHOLD = 0.75
 # Blocks (contacts sharing a key) larger than this are not paired: a key shared by that many
@@ -280,7 +282,8 @@ def contact_keys(f: Features) -> list[str]:
     keys = set()
     if f.email:
         keys.add(f"e:{f.email}")
-    keys.update(f"p:{p}" for p in f.phones)
+    # Phones by their blind index, never in plain: an organization may encrypt them (contacts.phones).
+    keys.update(f"p:{blind_index(p)[:32]}" for p in f.phones)
     if f.first and f.last:
         keys.add("n:" + "|".join(sorted((f.first, f.last))))
     org = f.company or f.domain
@@ -441,13 +444,13 @@ def find_contact_duplicates(user, data: dict, *, exclude_id=None, threshold: flo
         return []
     match = Q(dedupe_keys__overlap=keys)
     if new.phones:
-        match |= Q(phone__in=list(new.phones)) | Q(mobile__in=list(new.phones))
+        match |= phone_q(*new.phones)
     email = (data.get("email") or "").strip().lower()
     if email:  # spelled as the unique index's condition, so that index answers it
         match |= Q(email=email, deleted_at__isnull=True) & ~Q(email="")
     rows = (Contact.objects.visible_to(user).filter(match)
             .only("id", "first_name", "last_name", "display_name", "email", "phone", "mobile", "company_name",
-                  "organization_id")
+                  "phone_sealed", "mobile_sealed", "organization_id")
             .order_by()[:CHECK_LIMIT])  # no ORDER BY: the bitmap scan of the indexes answers it
     found = []
     for contact in rows:
@@ -538,7 +541,7 @@ def find_for_many(user, records: list[dict], threshold: float = DEFAULT_THRESHOL
     by_key = defaultdict(list)
     for contact in (Contact.objects.visible_to(user).filter(dedupe_keys__overlap=keys)
                     .only("id", "first_name", "last_name", "display_name", "email", "phone", "mobile",
-                          "company_name", "dedupe_keys", "organization_id")
+                          "phone_sealed", "mobile_sealed", "company_name", "dedupe_keys", "organization_id")
                     .order_by()[:CHECK_LIMIT * len(records)]):
         for key in contact.dedupe_keys:
             by_key[key].append(contact)

@@ -101,9 +101,13 @@ def _contact_rows(where: str, params: list, *, with_keys: bool = False) -> list[
     stored E.164 text (a PhoneNumber object per row would cost more than the scoring)."""
     keys = ", dedupe_keys" if with_keys else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, first_name, last_name, email, phone, mobile, company_name{keys} "
-                       f"FROM {Contact._meta.db_table} WHERE {where}", params)
-        return cursor.fetchall()
+        cursor.execute(f"SELECT id, first_name, last_name, email, phone, mobile, company_name{keys}, "
+                       f"phone_sealed, mobile_sealed FROM {Contact._meta.db_table} WHERE {where}", params)
+        rows = cursor.fetchall()
+    # Encrypted phones (contacts.phones) are decrypted here: the plain columns are empty then.
+    sealed = Contact._meta.get_field("phone_sealed")
+    return [(*row[:4], row[4] or (row[-2] and str(sealed.to_python(row[-2]))) or "",
+             row[5] or (row[-1] and str(sealed.to_python(row[-1]))) or "", *row[6:-2]) for row in rows]
 
 
 def _keys_step(job, cp) -> bool:

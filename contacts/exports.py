@@ -355,9 +355,21 @@ class Writer:
             self.index = {name: i + 1 for i, name in enumerate(self.fields)}
             return
         self.exprs, self.patches = {}, []
+        # Encrypted values (crm.encryption) are selected as their own columns, decrypted, and put
+        # in their cells in Python: sensitive custom fields, and phones where the organization
+        # encrypts them (the plain column is then empty).
+        self.sealed_phones, self.secret_keys = [], []
         for pos, column in enumerate(columns):
             key = custom_key(column)
             name = f"_c{pos}"
+            if key is not None and definitions.get(key) is not None and definitions[key].sensitive:
+                self.exprs[name] = Value("", output_field=TextField())
+                self.secret_keys.append((pos, key))
+                if definitions[key].field_type == "multiselect":
+                    self.patches.append((pos, "list"))
+                continue
+            if column in _RAW_TEXT:
+                self.sealed_phones.append((pos, f"{column}_sealed"))
             if key is not None:
                 self.exprs[name] = Coalesce(KeyTextTransform(key, "custom_fields"), Value(""),
                                             output_field=TextField())
@@ -383,7 +395,21 @@ class Writer:
         if self.format == "vcf":
             chunk = fetch_chunk(rows, self.fields, self.needs, self.organization_id, size)
             return [row[0] for row in chunk], chunk
-        chunk = list(rows.annotate(**self.exprs).order_by("pk").values_list("pk", *self.exprs)[:size])
+        extra = [column for _, column in self.sealed_phones] + (["custom_fields_sealed"] if self.secret_keys else [])
+        chunk = list(rows.annotate(**self.exprs).order_by("pk").values_list("pk", *self.exprs, *extra)[:size])
+        if extra:
+            width = 1 + len(self.exprs)
+            unsealed = []
+            for row in chunk:
+                cells = list(row[:width])
+                for (pos, _), value in zip(self.sealed_phones, row[width:]):
+                    if value and not cells[pos + 1]:
+                        cells[pos + 1] = str(value)
+                secret = row[-1] if self.secret_keys else None
+                for pos, key in self.secret_keys:
+                    cells[pos + 1] = _json_text((secret or {}).get(key))
+                unsealed.append(tuple(cells))
+            chunk = unsealed
         ids = [row[0] for row in chunk]
         if self.patches:
             tags, companies = _links(ids, self.needs, self.organization_id)
@@ -440,6 +466,26 @@ class Writer:
                    sheet="Contacts")
 
 
+def _unsealed(row, width: int, positions: list[int]) -> tuple:
+    """A row without its trailing decrypted columns, each put in its position where that is empty."""
+    cells = list(row[:width])
+    for at, value in zip(positions, row[width:]):
+        if value and not cells[at]:
+            cells[at] = str(value)
+    return tuple(cells)
+
+
+def _json_text(value) -> str:
+    """A decrypted custom-field value as `custom_fields ->> key` gives a stored one."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
 def fetch_chunk(rows, fields: list[str], needs: set[str], organization_id: int,
                 size: int | None = None) -> list[tuple]:
     """vCards: one chunk of contacts in primary-key order as tuples (pk, *fields, tags,
@@ -447,7 +493,12 @@ def fetch_chunk(rows, fields: list[str], needs: set[str], organization_id: int,
     size = size or chunk_size()
     raw = {f"_raw_{f}": Cast(f, TextField()) for f in fields if f in _RAW_TEXT}
     names = [f"_raw_{f}" if f in _RAW_TEXT else f for f in fields]
-    chunk = list(rows.annotate(**raw).order_by("pk").values_list("pk", *names)[:size])
+    sealed = [f"{f}_sealed" for f in fields if f in _RAW_TEXT]
+    chunk = list(rows.annotate(**raw).order_by("pk").values_list("pk", *names, *sealed)[:size])
+    if sealed:  # encrypted phones (contacts.phones) come decrypted from their own columns
+        at = {f"{f}_sealed": 1 + fields.index(f) for f in fields if f in _RAW_TEXT}
+        width = 1 + len(fields)
+        chunk = [_unsealed(row, width, [at[name] for name in sealed]) for row in chunk]
     tags, companies = _links([row[0] for row in chunk], needs, organization_id)
     return [(*row, tags.get(row[0], ()), companies.get(row[0], ())) for row in chunk]
 

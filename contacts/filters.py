@@ -14,6 +14,7 @@ from contacts.models import (
     AssignmentRule, ConsentStatus, Contact, ContactCompany, ContactRelationship, ContactTag, DecisionRole,
     FormLayout, LifecycleStage, RelationshipType, SavedView, Segment, Source,
 )
+from contacts.phones import no_phone_q, phone_q
 from crm.filters import DayFromFilter, DayToFilter, OrgScopedFilterSet
 from crm.models import CustomFieldDefinition, Job, Tag, Team, User
 from crm.pagination import SortKey
@@ -106,6 +107,8 @@ class ContactFilter(OrgScopedFilterSet):
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
     has_email = filters.BooleanFilter(method="filter_has", field_name="email")
     has_phone = filters.BooleanFilter(method="filter_has_phone")
+    phone = filters.CharFilter(method="filter_phone", label="Phone or mobile (the exact number)",
+                               help_text="E.164 or as typed in the default region; never a part of a number.")
     email_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
     sms_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
     call_consent = filters.ChoiceFilter(choices=ConsentStatus.choices)
@@ -123,9 +126,18 @@ class ContactFilter(OrgScopedFilterSet):
         if self.saved_view is not None:
             data = with_view_filters(data, self.saved_view, self.base_filters)
         super().__init__(data, queryset, request=request, prefix=prefix)
+        self.sensitive_filters = set()
         if self.scope is not None:
             for definition in CustomFieldDefinition.objects.filter(organization_id=self.scope.organization_id,
                                                                    model="contact"):
+                if definition.sensitive:  # encrypted at rest: no filter (README, "Encryption at rest")
+                    name = f"cf_{definition.key}"
+                    self.sensitive_filters.add(name)
+                    flt = filters.CharFilter(method="noop", label=definition.label)
+                    flt.model, flt.parent = Contact, self
+                    self.filters[name] = flt
+                    self.form.fields[name] = flt.field
+                    continue
                 for name, flt in _custom_field_filter(definition).items():
                     flt.model = Contact
                     flt.parent = self
@@ -140,6 +152,11 @@ class ContactFilter(OrgScopedFilterSet):
         valid = super().is_valid()
         for name in self.unknown_custom_fields:
             self.form.add_error(name, f"No custom field {name[3:]!r} on contacts in your organization.")
+        for name in sorted(self.sensitive_filters):
+            if (self.data or {}).get(name) not in (None, ""):
+                self.form.add_error(name, f"The custom field {name[3:]!r} is sensitive (encrypted at rest) and "
+                                          "cannot be filtered.")
+                valid = False
         segment = self.form.cleaned_data.get("segment") if hasattr(self.form, "cleaned_data") else None
         if segment is not None:
             from contacts.segments import CriteriaError
@@ -194,8 +211,14 @@ class ContactFilter(OrgScopedFilterSet):
     def filter_has_phone(self, queryset, name, value):
         if value is None:
             return queryset
-        empty = Q(phone="") & Q(mobile="")
+        empty = no_phone_q()
         return queryset.exclude(empty) if value else queryset.filter(empty)
+
+    def filter_phone(self, queryset, name, value):
+        # Exact number only: encrypted phones are found by their blind index (contacts.phones).
+        if not value:
+            return queryset
+        return queryset.filter(phone_q(value))
 
 
 def saved_view_for(request, data):

@@ -52,8 +52,7 @@ from django.utils.text import get_valid_filename
 
 from companies.models import Company
 from contacts import columns as cols
-from contacts import dedupe
-from contacts import privacy
+from contacts import dedupe, phones, privacy
 from contacts.bulk import adjust_tag_usage
 from contacts.exports import neutralize
 from contacts.import_files import FileError, open_table
@@ -67,6 +66,7 @@ from contacts.services import pick_owner
 from crm import jobs
 from crm.audit import change_context
 from crm.custom_fields import _is_empty, definitions_for
+from crm.encryption import blind_index, sensitive_keys
 from crm.models import Job, JobItem, Membership, Tag, Team, User
 from crm.permissions import CHANGE, VIEW, Role, Scope
 from crm.search import fold
@@ -611,10 +611,13 @@ class BatchRunner:
         found: dict[str, int] = {}
         with connection.cursor() as cursor:
             if self.match_by == "phone":
-                cursor.execute(f"SELECT id, phone, mobile FROM {table} WHERE organization_id = %s AND deleted_at IS NULL "
-                               "AND (phone = ANY(%s) OR mobile = ANY(%s)) ORDER BY id DESC", [self.org, keys, keys])
-                for pk, phone, mobile in cursor.fetchall():
-                    for number in (phone, mobile):
+                # Plain or encrypted numbers (contacts.phones: the blind index finds the exact number).
+                by_hash = {blind_index(k): k for k in keys}
+                cursor.execute(f"SELECT id, phone, mobile, phone_hash, mobile_hash FROM {table} WHERE organization_id = %s "
+                               f"AND deleted_at IS NULL AND {phones.match_columns()} ORDER BY id DESC",
+                               [self.org, *phones.match_params(keys)])
+                for pk, phone, mobile, phone_hash, mobile_hash in cursor.fetchall():
+                    for number in (phone, mobile, by_hash.get(phone_hash), by_hash.get(mobile_hash)):
                         if number:
                             found[number] = pk
             else:
@@ -630,13 +633,19 @@ class BatchRunner:
             return {}
         # Phones as the stored text (E.164, what str() of the parsed number gives back) without
         # parsing, validating and formatting two numbers per contact on the way.
-        phones = {f"_{name}_text": Cast(name, TextField()) for name in _PHONES}
+        texts = {f"_{name}_text": Cast(name, TextField()) for name in _PHONES}
         rows = Contact.objects.filter(pk__in=ids).values(
-            "pk", "custom_fields", *(n for n in FIELDS if n not in _PHONES), **phones)
+            "pk", "custom_fields", "custom_fields_sealed", "phone_sealed", "mobile_sealed",
+            *(n for n in FIELDS if n not in _PHONES), **texts)
         current = {}
         for row in rows:
+            # Encrypted values come decrypted (crm.encryption): compare with what the contact holds.
             for name in _PHONES:
-                row[name] = row.pop(f"_{name}_text") or ""
+                row[name] = row.pop(f"_{name}_text") or str(row.pop(f"{name}_sealed") or "")
+                row.pop(f"{name}_sealed", None)
+            sealed = row.pop("custom_fields_sealed") or {}
+            if sealed:
+                row["custom_fields"] = {**(row["custom_fields"] or {}), **sealed}
             current[row.pop("pk")] = row
         return current
 
@@ -685,7 +694,7 @@ class BatchRunner:
             if layout is None:
                 self.layouts[key] = self.required_all
             else:
-                required = set(layout.fields.filter(required=True).values_list("definition__key", flat=True))
+                required = set(layout.entries.filter(required=True).values_list("definition__key", flat=True))
                 self.layouts[key] = [d for d in self.definitions if d.key in required or d.required]
         return self.layouts[key]
 
@@ -913,7 +922,7 @@ def _dedupe_keys(values: dict, company_name: str = "") -> str:
 # Columns a created contact gets from the import (CopyTable fills every other with its default).
 _CREATE_FIELDS = ["organization", "created_at", "updated_at", "created_by", "display_name", "search_name",
                   "search_name_rev", "phone_digits", "company_name", "custom_fields",
-                  *FIELDS, "dedupe_keys"]
+                  *FIELDS, "dedupe_keys", *phones.SEALED_EXTRA_COLUMNS]
 _ROW_FIELDS = ["organization", "contact_import", "line", "outcome", "contact_id", "message", "data", "before",
                "after"]
 
@@ -926,6 +935,12 @@ class _Writer:
         self.runner, self.imp, self.actor, self.cursor = runner, imp, actor, cursor
         self.org = imp.organization_id
         self.now = timezone.now()
+        # Encryption at rest (crm.encryption, contacts.phones): what this organization seals.
+        self.encrypt_phones = phones.organization_encrypts(self.org)
+        self.sensitive = sensitive_keys(self.org, "contact")
+
+    def _sealed(self, values: dict, custom) -> dict:
+        return phones.sealed_row(values, custom, encrypt_phones=self.encrypt_phones, sensitive=self.sensitive)
 
     def write(self, plan: _Plan):
         records = [r for r in plan.creates] + [u[0] for u in plan.updates]
@@ -1008,9 +1023,10 @@ class _Writer:
 
     # contacts
 
-    @staticmethod
-    def _derived(values: dict) -> dict:
-        return derived_values(*(values.get(n) or "" for n in (*_NAME_FIELDS, "phone", "mobile")))
+    def _derived(self, values: dict) -> dict:
+        # No phone digits for encrypted phones: they are found by the exact number only.
+        return derived_values(*(values.get(n) or "" for n in _NAME_FIELDS),
+                              *("" if self.encrypt_phones else (values.get(n) or "") for n in _PHONES))
 
     def _owner(self, record):
         fields = record.fields
@@ -1043,19 +1059,22 @@ class _Writer:
                 values["source"] = "import"
                 values.setdefault("source_detail", detail)
             derived = self._derived(values)
+            sealed = self._sealed(values, record.custom)
             company = companies.get((record.company, record.company_domain))
             row = [str(pk), str(self.org), now, now, str(self.actor.pk) if self.actor else NULL,
                    *(copy_text(derived[n]) for n in ("display_name", "search_name", "search_name_rev",
                                                       "phone_digits")),
-                   copy_text(company[1]) if company else "", copy_text(json.dumps(record.custom, default=str))]
+                   copy_text(company[1]) if company else "",
+                   copy_text(json.dumps(sealed["custom_fields"], default=str))]
             for name in FIELDS:
-                value = values.get(name)
+                value = sealed[name] if name in _PHONES else values.get(name)
                 if value is None:
                     row.append(NULL if name in ("owner_id", "team_id", "birth_date") else
                                ("lead" if name == "lifecycle_stage" else ""))
                 else:
                     row.append(_copy_value(value))
             row.append(copy_text(_dedupe_keys(values, company[1] if company else "")))
+            row.extend(_copy_value(sealed[n]) for n in phones.SEALED_EXTRA_COLUMNS)
             lines.append("\t".join(row) + table.suffix)
         with self.cursor.copy(table.sql) as copy:
             for i in range(0, len(lines), 1000):
@@ -1074,6 +1093,11 @@ class _Writer:
             names += ["display_name", "search_name", "search_name_rev"]
         if "phone" in names or "mobile" in names:
             names.append("phone_digits")
+        for name in _PHONES:
+            if name in names:
+                names += [f"{name}_sealed", f"{name}_hash"]
+        if "custom_fields" in names:
+            names.append("custom_fields_sealed")
         if any(n in names for n in dedupe.IDENTITY_FIELDS):
             names.append("dedupe_keys")
         names = list(dict.fromkeys(names))
@@ -1088,6 +1112,7 @@ class _Writer:
             result.update(self._derived(result))
             if "dedupe_keys" in names:
                 result["dedupe_keys"] = _dedupe_keys(result)
+            result.update(self._sealed(result, result.get("custom_fields")))
             lines.append("\t".join([str(record.contact_id)] + [_copy_value(result.get(n)) for n in names]) + "\n")
             record.before = _json_ready({n: values[n] for n in changes if n != "custom_fields"})
             record.after = _json_ready({n: v for n, v in changes.items() if n != "custom_fields"})

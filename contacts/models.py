@@ -16,10 +16,11 @@ from django.contrib.postgres.indexes import OpClass
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 from pgvector.django import HnswIndex, VectorField
-from phonenumber_field.modelfields import PhoneNumberField
 
 from companies.models import Address, validate_timezone
+from contacts.phones import SealablePhoneNumberField
 from crm.custom_fields import clean_custom_fields
+from crm.encryption import CustomFieldsJSONField, SealedCharField, SealedCustomFieldsMixin, SealedJSONField
 from crm.models import EmbeddedMixin, OrgModel, SoftDeleteMixin, Tag
 from crm.permissions import contact_visibility_q, own_or_admin_q
 from crm.search import digits, fold
@@ -96,7 +97,7 @@ def derived_values(first: str, middle: str, last: str, phone: str, mobile: str) 
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
-                      "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
+                      "phone_hash", "mobile_hash", "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
 
 
 # What a contact's embedding is made of (contacts.semantic.contact_text, tags aside).
@@ -119,8 +120,9 @@ CONTACT_EMBEDDING_FIELDS = ("first_name", "middle_name", "last_name", "job_title
         func="NEW.embedding := NULL; RETURN NEW;",
     ),
 )
-class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
+class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     EMBEDDING_FIELDS = CONTACT_EMBEDDING_FIELDS
+    CUSTOM_FIELDS_MODEL = "contact"
 
     team = models.ForeignKey("crm.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -131,8 +133,8 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     last_name = models.CharField(max_length=100, blank=True)
     display_name = models.CharField(max_length=310, editable=False)
     email = models.EmailField(blank=True)
-    phone = PhoneNumberField(blank=True)
-    mobile = PhoneNumberField(blank=True)
+    phone = SealablePhoneNumberField(blank=True)
+    mobile = SealablePhoneNumberField(blank=True)
     job_title = models.CharField(max_length=150, blank=True)
     department = models.CharField(max_length=120, blank=True)
     companies = models.ManyToManyField("companies.Company", through="ContactCompany", related_name="contacts")
@@ -169,7 +171,15 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
                                     editable=False)
 
     tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
-    custom_fields = models.JSONField(default=dict, blank=True)
+    custom_fields = CustomFieldsJSONField(default=dict, blank=True)
+    # Values of sensitive custom fields, encrypted (crm.encryption); merged into custom_fields on read.
+    custom_fields_sealed = SealedJSONField()
+    # Phones of an organization that encrypts them (contacts.phones): `phone`/`mobile` are then
+    # empty in the table, the numbers are here encrypted, and found by the keyed hash (exact only).
+    phone_sealed = SealedCharField()
+    mobile_sealed = SealedCharField()
+    phone_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    mobile_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     enrichment = models.JSONField(default=dict, blank=True, editable=False,
                                   help_text="Enriched values with their provenance (source, fetched at).")
     ai_insights = models.JSONField(default=dict, blank=True, editable=False)
@@ -247,6 +257,10 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
             models.Index(fields=["organization", "call_consent"], name="contact_org_call_consent_idx"),
             models.Index(fields=["organization", "phone"], name="contact_org_phone_idx"),
             models.Index(fields=["organization", "mobile"], name="contact_org_mobile_idx"),
+            models.Index(fields=["organization", "phone_hash"], name="contact_org_phone_hash_idx",
+                         condition=~Q(phone_hash="")),
+            models.Index(fields=["organization", "mobile_hash"], name="contact_org_mobile_hash_idx",
+                         condition=~Q(mobile_hash="")),
             models.Index(fields=["organization", "deleted_at"], name="contact_org_deleted_idx",
                          condition=Q(deleted_at__isnull=False)),
             GinIndex(fields=["custom_fields"], name="contact_custom_fields_gin", opclasses=["jsonb_path_ops"]),
@@ -320,12 +334,37 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
         "search_name_rev": {"first_name", "middle_name", "last_name"},
         "phone_digits": {"phone", "mobile"},
         "dedupe_keys": {"first_name", "last_name", "email", "phone", "mobile"},
+        "phone_sealed": {"phone"}, "phone_hash": {"phone"},
+        "mobile_sealed": {"mobile"}, "mobile_hash": {"mobile"},
     }
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        data = instance.__dict__
+        for name in ("phone", "mobile"):
+            sealed = data.get(f"{name}_sealed")
+            if sealed and name in data and not data[name]:
+                setattr(instance, name, str(sealed))  # the decrypted number (contacts.phones)
+        return instance
+
+    def encrypts_phones(self) -> bool:
+        """Whether this contact's organization stores phones encrypted (looked up once per instance)."""
+        cached = self.__dict__.get("_encrypts_phones_cache")
+        if cached is None or cached[0] != self.organization_id:
+            from contacts.phones import organization_encrypts
+
+            # From the database, not a cached Organization instance: the flag may have just changed.
+            cached = (self.organization_id, organization_encrypts(self.organization_id))
+            self.__dict__["_encrypts_phones_cache"] = cached
+        return cached[1]
 
     def derive_fields(self):
         self.email = normalize_email(self.email)
-        for name, value in derived_values(self.first_name, self.middle_name, self.last_name, str(self.phone or ""),
-                                          str(self.mobile or "")).items():
+        encrypted = self.encrypts_phones()
+        for name, value in derived_values(self.first_name, self.middle_name, self.last_name,
+                                          "" if encrypted else str(self.phone or ""),
+                                          "" if encrypted else str(self.mobile or "")).items():
             setattr(self, name, value)
         from contacts.dedupe import keys_for
 
@@ -359,6 +398,8 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
         super().restore()
 
     def save(self, *args, **kwargs):
+        from contacts import phones
+
         self.derive_fields()
         adding = self._state.adding
         update_fields = kwargs.get("update_fields")
@@ -366,7 +407,15 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
             update_fields = set(update_fields)
             kwargs["update_fields"] = update_fields | {
                 derived for derived, sources in self.DERIVED_FROM.items() if sources & update_fields}
-        super().save(*args, **kwargs)
+        if not ({"phone_sealed", "mobile_sealed"} & self.get_deferred_fields()):  # else: left as stored
+            encrypt = self.encrypts_phones()
+            phones.seal(self, encrypt)
+            # The phone columns are written empty (SealablePhoneNumberField); the instance keeps the numbers.
+            self._phones_sealed_now = encrypt
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            self._phones_sealed_now = False
         # Only saves that can change a name feed the vocabulary (not e.g. soft delete).
         if update_fields is None or "search_name" in kwargs["update_fields"]:
             NameWord.add(self.organization_id, self.search_name)

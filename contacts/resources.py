@@ -28,7 +28,9 @@ class ContactResource(OrgResource):
     class Meta:
         model = Contact
         exclude = ("embedding", "tags", "companies", "display_name", "search_name", "search_name_rev",
-                   "company_name", "phone_digits", "search_vector")
+                   "company_name", "phone_digits", "search_vector",
+                   # encrypted storage (crm.encryption): custom_fields, phone and mobile carry the values
+                   "custom_fields_sealed", "phone_sealed", "mobile_sealed", "phone_hash", "mobile_hash")
         clean_model_instances = True
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None,

@@ -62,6 +62,11 @@ def prefix_branches(folded: str, number: str) -> list[tuple[Q, str]]:
         branches.append((Q(email_c__gte=folded, email_c__lt=upper), "email_c"))
     if len(number) >= 3:
         branches.append((Q(phone_digits__contains=number), "id"))
+    if len(number) >= 7:
+        # Encrypted phones (contacts.phones) have no digits to search: the whole number only.
+        from contacts.phones import phone_q
+
+        branches.append((phone_q(number, "+" + number), "id"))
     return branches
 
 

@@ -192,7 +192,8 @@ class _Context:
             return None
         if name.startswith("cf_"):
             definition = self.definitions.get(name[3:])
-            return _cf_field(definition) if definition is not None else None
+            # Sensitive fields are encrypted at rest (crm.encryption): nothing to match in SQL.
+            return _cf_field(definition) if definition is not None and not definition.sensitive else None
         return self.fields.get(name)
 
 
@@ -253,7 +254,10 @@ def _clean_rule(node, path, context, errors, counter):
     name = node.get("field")
     field = context.field(name)
     if field is None:
-        if isinstance(name, str) and name.startswith("cf_"):
+        if isinstance(name, str) and name.startswith("cf_") and name[3:] in context.definitions:
+            message = (f"The custom field {name[3:]!r} is sensitive (encrypted at rest) and cannot be used "
+                       f"in criteria.")
+        elif isinstance(name, str) and name.startswith("cf_"):
             message = f"No custom field {name[3:]!r} on contacts in your organization."
         else:
             message = f"Unknown field {name!r}." if name is not None else "Choose a field."
@@ -485,7 +489,9 @@ class _Compiler:
         if kind in ("date", "datetime"):
             return self.date(column, op, value, datetime_column=kind == "datetime")
         if kind == "bool":
-            empty = Q(email="") if column == "email" else Q(phone="") & Q(mobile="")
+            from contacts.phones import no_phone_q
+
+            empty = Q(email="") if column == "email" else no_phone_q()
             return ~empty if value else empty
         if kind == "tags":
             return self.tags(op, value)
@@ -666,6 +672,8 @@ def describe(user, organization_id: int) -> list[dict]:
     for name, field in context.fields.items():
         result.append(entry(name, field))
     for key, definition in context.definitions.items():
+        if definition.sensitive:
+            continue
         item = entry(f"cf_{key}", _cf_field(definition))
         item["label"] = f"{definition.label} (custom field)"
         result.append(item)

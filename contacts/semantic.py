@@ -99,8 +99,9 @@ def _custom_keys(organization_ids, model: str) -> dict[int, list[str]]:
     from crm.models import CustomFieldDefinition
 
     keys = defaultdict(list)
+    # Sensitive fields never feed the embedding (their values are not in the JSONB column either).
     rows = (CustomFieldDefinition.objects.filter(organization_id__in=organization_ids, model=model,
-                                                 field_type__in=_TEXT_TYPES)
+                                                 field_type__in=_TEXT_TYPES, sensitive=False)
             .order_by("position", "id").values_list("organization_id", "key"))
     for organization_id, key in rows:
         keys[organization_id].append(key)

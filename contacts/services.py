@@ -220,6 +220,9 @@ def save_layout(*, layout: FormLayout, industry: str, fields) -> FormLayout:
     return layout
 
 
+# Preset fields whose values are encrypted at rest (CustomFieldDefinition.sensitive, crm.encryption).
+SENSITIVE_PRESET_KEYS = frozenset({"medical_notes", "insurance_provider", "attorney_notes"})
+
 # Presets: (industry, [(key, label, type, options, required in the layout)])
 PRESETS = {
     "healthcare": ("Healthcare", [
@@ -264,7 +267,7 @@ def apply_preset(organization, preset: str) -> tuple[FormLayout, bool]:
             position += 1
             definition = CustomFieldDefinition(organization_id=organization_id, model="contact", key=key,
                                                label=label, field_type=field_type, options=options,
-                                               position=position)
+                                               position=position, sensitive=key in SENSITIVE_PRESET_KEYS)
             save_validated(definition)
         definitions.append((definition, required))
     layout = FormLayout.for_industry(organization_id, industry)
@@ -279,3 +282,17 @@ def apply_preset(organization, preset: str) -> tuple[FormLayout, bool]:
                    .order_by("position", "id")]
         save_layout(layout=layout, industry=layout.industry, fields=current + missing)
     return layout, False
+
+
+def set_phone_encryption(organization, *, encrypt: bool, actor=None, inline=None):
+    """Turn the organization's `encrypt_phone_numbers` on or off; a job converts the phones
+    already stored (contacts.reseal). Returns the job (None when nothing changed)."""
+    from contacts import reseal
+
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=getattr(organization, "pk", organization))
+        if org.encrypt_phone_numbers == encrypt:
+            return None
+        org.encrypt_phone_numbers = encrypt
+        org.save(update_fields=["encrypt_phone_numbers"])
+        return reseal.start_phone_conversion(org.pk, encrypt=encrypt, actor=actor, inline=inline)

@@ -143,3 +143,10 @@ def purge_trash() -> int:
     from contacts import privacy
 
     return privacy.purge_trash()
+@shared_task
+def run_reseal(job_id: int) -> str | None:
+    """Run or resume a job moving stored values between plain and encrypted columns (contacts.reseal)."""
+    from contacts import reseal
+
+    job = reseal.run(job_id)
+    return job.status if job is not None else None

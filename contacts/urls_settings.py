@@ -15,6 +15,7 @@ urlpatterns = [
     path("search/", views.search_settings, name="search"),
     path("privacy/", privacy_views.privacy_settings, name="privacy"),
     path("privacy/requests/<int:pk>/download/", privacy_views.download, name="privacy_download"),
+    path("encryption/", views.encryption_settings, name="encryption"),
     path("assignment-rules/", views.rule_list, name="rules"),
     path("assignment-rules/new/", views.rule_create, name="rule_create"),
     path("assignment-rules/<int:pk>/", views.rule_edit, name="rule_edit"),

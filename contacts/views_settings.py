@@ -170,3 +170,35 @@ def search_settings(request):
     context = {"job": job, "pending": semantic.count_pending(scope.organization_id)}
     template = "contacts/settings/_search_status.html" if wants_partial(request) else "contacts/settings/search.html"
     return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encryption_settings(request):
+    """What is encrypted at rest: the organization's phone-number option (changing it starts a
+    conversion job, whose progress this page polls) and the custom fields marked sensitive."""
+    from contacts import reseal
+    from contacts.services import set_phone_encryption
+    from crm.models import Organization
+
+    scope = require_admin(request.user)
+    organization = Organization.objects.get(pk=scope.organization_id)
+    if request.method == "POST":
+        encrypt = request.POST.get("encrypt_phone_numbers") in ("on", "1", "true")
+        job = set_phone_encryption(organization, encrypt=encrypt, actor=request.user, inline=False)
+        if job is None:
+            messages.info(request, "Nothing changed.")
+        else:
+            messages.success(request, f"Phone numbers will be stored {'encrypted' if encrypt else 'in plain'}; "
+                                      f"converting {job.total:,} contact{'' if job.total == 1 else 's'} in the "
+                                      "background.")
+        return redirect("contact_settings:encryption")
+    context = {
+        "organization": organization,
+        "job": reseal.latest(scope.organization_id, reseal.PHONES_KIND),
+        "sensitive_fields": CustomFieldDefinition.objects.filter(organization_id=scope.organization_id,
+                                                                 sensitive=True).order_by("model", "position"),
+    }
+    partial = wants_partial(request)
+    return render(request, "contacts/settings/_encryption_status.html" if partial else
+                  "contacts/settings/encryption.html", context)

@@ -67,7 +67,8 @@ class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
 class OrganizationAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "public_id", "created_at"]
     search_fields = ["name", "slug"]
-    readonly_fields = ["public_id", "created_at"]
+    # Phone encryption converts stored rows in a job: changed on Settings → Encryption (contacts.services).
+    readonly_fields = ["public_id", "created_at", "encrypt_phone_numbers"]
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -106,9 +107,9 @@ class TagAdmin(OrgAdmin):
 @admin.register(CustomFieldDefinition)
 class CustomFieldDefinitionAdmin(OrgAdmin):
     resource_classes = [resource_for(CustomFieldDefinition)]
-    list_display = ["label", "key", "model", "field_type", "required", "position", "organization"]
+    list_display = ["label", "key", "model", "field_type", "required", "sensitive", "position", "organization"]
     list_select_related = ["organization"]
-    list_filter = ["model", "field_type", "required"]
+    list_filter = ["model", "field_type", "required", "sensitive"]
     search_fields = ["label", "key"]
 
 

@@ -7,10 +7,13 @@ source to them."""
 from __future__ import annotations
 
 import pghistory
+from cryptography.fernet import InvalidToken
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from pghistory.middleware import HistoryMiddleware
+
+from crm.encryption import SealedCharField, SealedJSONField
 
 
 class AuditContextMiddleware(HistoryMiddleware):
@@ -37,7 +40,9 @@ def history_for(obj):
 # Field labels where the verbose name reads badly ("Sms consent").
 _LABELS = {"sms_consent": "SMS consent", "email_consent": "Email consent", "call_consent": "Call consent",
            "linkedin": "LinkedIn", "twitter": "Twitter / X", "custom_fields": "Custom fields",
-           "score": "Lead score", "lifecycle_stage": "Stage"}
+           "score": "Lead score", "lifecycle_stage": "Stage",
+           # Encrypted columns (crm.encryption): the history shows them decrypted, to who may see the record.
+           "custom_fields_sealed": "Custom fields (encrypted)", "phone_sealed": "Phone", "mobile_sealed": "Mobile"}
 _QUIET_FIELDS = {"updated_at", "created_at", "display_name", "search_name", "search_name_rev", "company_name",
                  "phone_digits", "embedding", "organization", "id"}
 
@@ -46,6 +51,14 @@ def _show(field, value, names: dict) -> str:
     """A stored (JSON) value as people read it: choice labels, names instead of ids."""
     if value is None or value == "" or value == []:
         return "—"
+    if isinstance(field, (SealedJSONField, SealedCharField)) and isinstance(value, str):
+        try:
+            value = field.to_python(value)
+        except InvalidToken:
+            return "(encrypted with a retired key)"
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+        return str(value) or "—"
     if field.is_relation:
         target = names.get(field.related_model, {}).get(value)
         return str(target) if target is not None else f"#{value}"

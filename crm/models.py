@@ -101,6 +101,10 @@ class Organization(models.Model):
     trash_retention_days = models.PositiveSmallIntegerField(
         "days in the trash before deleted contacts are purged", default=30,
         validators=[MinValueValidator(1), MaxValueValidator(3650)])
+    # Contact phones encrypted at rest, found by exact number only (contacts.phones).
+    encrypt_phone_numbers = models.BooleanField(
+        default=False, help_text="Store contact phone and mobile numbers encrypted. They are then found by the "
+                                 "exact number only, not by part of it.")
 
     class Meta:
         ordering = ["name"]
@@ -361,6 +365,9 @@ class CustomFieldDefinition(OrgModel):
                          help_text="Choices for single and multiple choice fields.")
     help_text = models.CharField(max_length=300, blank=True)
     position = models.PositiveIntegerField(default=0)
+    sensitive = models.BooleanField(
+        default=False, help_text="Values are encrypted at rest and kept out of search, filters and the embedding. "
+                                 "Changing this moves the stored values in the background.")
 
     class Meta:
         ordering = ["model", "position", "label"]
@@ -373,6 +380,17 @@ class CustomFieldDefinition(OrgModel):
 
     def __str__(self):
         return f"{self.label} ({self.get_model_display()})"
+
+    def save(self, *args, **kwargs):
+        # Marking a field sensitive (or no longer) moves its stored values in a job (contacts.reseal).
+        was = None
+        if self.pk is not None:
+            was = CustomFieldDefinition.objects.filter(pk=self.pk).values_list("sensitive", flat=True).first()
+        super().save(*args, **kwargs)
+        if was is not None and was != self.sensitive:
+            from contacts import reseal
+
+            reseal.start_sensitivity_move(self)
 
     def clean(self):
         super().clean()

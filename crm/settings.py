@@ -422,3 +422,7 @@ import pghistory  # noqa: E402
 
 PGHISTORY_DEFAULT_TRACKERS = (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+
+# Key of the blind index (HMAC-SHA256 of an E.164 number) that finds encrypted phones by exact
+# number (contacts.phones); derived from SECRET_KEY when unset. Changing it: manage.py reencrypt_fields.
+KITH_BLIND_INDEX_KEY = env_str("KITH_BLIND_INDEX_KEY")

@@ -13,13 +13,14 @@ import logging
 
 import phonenumbers
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from activities import services as activity_services
 from activities.notifications import notify
 from activities.models import Activity
+from contacts.phones import phone_q
 from contacts.models import Channel, ConsentEvent, ConsentStatus, Contact, Source
 from contacts.services import create_contact, record_consent
 from contacts import privacy
@@ -154,7 +155,7 @@ def match_contact(organization_id: int, number: str) -> Contact | None:
     if not number:
         return None
     return (Contact.objects.filter(organization_id=organization_id)
-            .filter(Q(mobile=number) | Q(phone=number))
+            .filter(phone_q(number))  # plain or encrypted (blind index), exact number
             .order_by(F("last_activity_at").desc(nulls_last=True), "-created_at", "-id").first())
 
 

@@ -263,8 +263,8 @@ class TagSerializer(OrgSerializer):
 class CustomFieldDefinitionSerializer(OrgSerializer):
     class Meta:
         model = CustomFieldDefinition
-        fields = ["id", "model", "key", "label", "field_type", "required", "options", "help_text", "position",
-                  "created_at", "updated_at"]
+        fields = ["id", "model", "key", "label", "field_type", "required", "sensitive", "options", "help_text",
+                  "position", "created_at", "updated_at"]
 
 
 class TokenRequestSerializer(StrictInputMixin, serializers.Serializer):

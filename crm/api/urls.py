@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from activities.api.urls import router as activities_router
 from activities.api.views import TimelineView
 from companies.api.urls import router as companies_router
+from contacts.api.encryption import EncryptionSettingsView
 from contacts.api.merges import (
     BulkMergeDetailView, BulkMergeView, MergeCreateView, MergeDetailView, MergeUndoView,
 )
@@ -53,6 +54,7 @@ urlpatterns = [
     path("merges/<int:pk>/", MergeDetailView.as_view(), name="merge-detail"),
     path("merges/<int:pk>/undo/", MergeUndoView.as_view(), name="merge-undo"),
     path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
+    path("settings/encryption/", EncryptionSettingsView.as_view(), name="encryption-settings"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,
