@@ -4,3 +4,23 @@ from django.apps import AppConfig
 class ContactsConfig(AppConfig):
     name = "contacts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from activities.models import Activity
+        from companies.models import Company
+        from contacts.models import ConsentEvent, Contact, ContactCompany
+        from messaging.models import Message
+
+        # Triggers queue the contacts whose score inputs changed; these saves ask the worker to
+        # rescore them after commit (debounced). Writers that bypass save() are picked up by beat.
+        for model in (Activity, ConsentEvent, Contact, ContactCompany, Company, Message):
+            post_save.connect(_schedule_scoring, sender=model, dispatch_uid=f"scoring-{model._meta.label}")
+            post_delete.connect(_schedule_scoring, sender=model, dispatch_uid=f"scoring-del-{model._meta.label}")
+
+
+def _schedule_scoring(sender, **kwargs):
+    from contacts import scoring
+
+    scoring.schedule()

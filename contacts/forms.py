@@ -21,7 +21,7 @@ from crm.permissions import Role, Scope
 FIELDSETS = [
     ("Name and role", ["first_name", "middle_name", "last_name", "job_title", "department"]),
     ("Contact details", ["email", "phone", "mobile", "website", "linkedin", "twitter", "skype", "telegram"]),
-    ("Sales", ["lifecycle_stage", "score", "source", "source_detail", "industry", "owner", "team", "tags"]),
+    ("Sales", ["lifecycle_stage", "source", "source_detail", "industry", "owner", "team", "tags"]),
     ("Address", ["street", "city", "region", "postal_code", "country", "timezone"]),
     ("Preferences", ["preferred_channels", "preferred_contact_time", "notification_opt_ins"]),
     ("More", ["birth_date", "description"]),
@@ -30,7 +30,7 @@ MODEL_FIELDS = [name for _, names in FIELDSETS for name in names if name != "tag
 
 # Fields the detail page edits in place, one at a time.
 INLINE_FIELDS = ["first_name", "last_name", "email", "phone", "mobile", "job_title", "department",
-                 "lifecycle_stage", "score", "source", "owner", "team"]
+                 "lifecycle_stage", "source", "owner", "team"]
 
 
 class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
@@ -52,11 +52,10 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         widgets = {
             "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "description": forms.Textarea(attrs={"rows": 4}),
-            "score": forms.NumberInput(attrs={"min": 0, "max": 100}),
             "country": forms.TextInput(attrs={"maxlength": 2, "placeholder": "US", "autocapitalize": "characters"}),
             "timezone": forms.TextInput(attrs={"placeholder": "America/New_York"}),
         }
-        labels = {"score": "Lead score", "lifecycle_stage": "Stage"}
+        labels = {"lifecycle_stage": "Stage"}
 
     def __init__(self, *args, user, only: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -74,6 +74,9 @@ RELATIONS = {
     "contacts.ContactDuplicate.second": HISTORY,
     "contacts.CompanyDuplicate.first": HISTORY,
     "contacts.CompanyDuplicate.second": HISTORY,
+    # A contact's score history explains the scores it had; the survivor is rescored (its
+    # repointed activities queue it) and starts its own.
+    "contacts.ScoreHistory.contact": HISTORY,
 }
 # Foreign keys of the audit trail's event models (django-pghistory, e.g. ContactEvent.pgh_obj,
 # ContactTagEvent.contact) are HISTORY: the trail records what happened to each record.
@@ -95,6 +98,8 @@ ID_COLUMNS = {
     # The merges themselves.
     "contacts.Merge.survivor_id": HISTORY,
     "contacts.Merge.merged_ids": HISTORY,
+    # The lead-scoring queue: a merged-away (trashed) contact is dropped when its turn comes.
+    "contacts.ScorePending.contact_id": HISTORY,
 }
 # A conditional unique constraint is satisfied by changing the merged record's row instead
 # of removing it: its link stays, just not as a second primary one.

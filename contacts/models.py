@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Collate, Lower, Trim
@@ -95,8 +95,21 @@ def derived_values(first: str, middle: str, last: str, phone: str, mobile: str) 
 
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
+# The score is computed (contacts.scoring) and has its own history (ScoreHistory): the nightly
+# recompute would otherwise write an audit event for most contacts every night.
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
-                      "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
+                      "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at", "score"]
+
+# Lead scoring: contacts whose score inputs changed are queued in contacts_scorepending by triggers,
+# whatever wrote the change (form, API, import, bulk edit, merge); contacts.scoring empties the queue.
+SCORE_QUEUE_ROW = ("INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+                   "VALUES ({row}.{column}, {row}.organization_id, now()) ON CONFLICT (contact_id) DO NOTHING;")
+SCORE_QUEUE_ROWS = ("INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+                    "SELECT DISTINCT {column}, organization_id, now() FROM {table} WHERE {column} IS NOT NULL "
+                    "ON CONFLICT (contact_id) DO NOTHING;")
+# What a contact's score depends on among its own columns (the rest: activities, companies, messages).
+CONTACT_SCORE_FIELDS = ("job_title", "industry", "company_name", "email_consent", "sms_consent", "call_consent",
+                        "deleted_at")
 
 
 # What a contact's embedding is made of (contacts.semantic.contact_text, tags aside).
@@ -117,6 +130,16 @@ CONTACT_EMBEDDING_FIELDS = ("first_name", "middle_name", "last_name", "job_title
         name="contact_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
         condition=pgtrigger.AnyChange(*CONTACT_EMBEDDING_FIELDS),
         func="NEW.embedding := NULL; RETURN NEW;",
+    ),
+    pgtrigger.Trigger(
+        name="contact_score_inputs_inserted", when=pgtrigger.After, operation=pgtrigger.Insert,
+        level=pgtrigger.Statement, referencing=pgtrigger.Referencing(new="new_rows"),
+        func=SCORE_QUEUE_ROWS.format(column="id", table="new_rows") + " RETURN NULL;",
+    ),
+    pgtrigger.Trigger(
+        name="contact_score_inputs_changed", when=pgtrigger.After, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange(*CONTACT_SCORE_FIELDS),
+        func=SCORE_QUEUE_ROW.format(row="NEW", column="id") + " RETURN NULL;",
     ),
 )
 class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
@@ -148,7 +171,8 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     source = models.CharField(max_length=32, choices=Source.choices, blank=True)
     source_detail = models.CharField(max_length=255, blank=True)
     lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
-    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    # Computed by contacts.scoring (read-only everywhere else); ScoreHistory keeps its breakdowns.
+    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)], editable=False)
     industry = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True)
 
@@ -242,6 +266,9 @@ class Contact(EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
             models.Index(fields=["organization", "-updated_at", "-id"], name="contact_org_updated_idx"),
             models.Index(fields=["organization", "-last_activity_at", "-id"], name="contact_org_activity_idx"),
             models.Index(fields=["organization", "score", "id"], name="contact_org_score_idx"),
+            # The organization-wide score recompute walks live contacts in id order.
+            models.Index(fields=["organization", "id"], name="contact_org_live_id_idx",
+                         condition=Q(deleted_at__isnull=True)),
             models.Index(fields=["organization", "email_consent"], name="contact_org_email_consent_idx"),
             models.Index(fields=["organization", "sms_consent"], name="contact_org_sms_consent_idx"),
             models.Index(fields=["organization", "call_consent"], name="contact_org_call_consent_idx"),
@@ -437,7 +464,16 @@ class DecisionRole(models.TextChoices):
     END_USER = "end_user", "End user"
 
 
+_LINK_SCORE = ("IF TG_OP = 'DELETE' THEN " + SCORE_QUEUE_ROW.format(row="OLD", column="contact_id")
+               + " ELSE " + SCORE_QUEUE_ROW.format(row="NEW", column="contact_id") + " END IF; RETURN NULL;")
+
+
 @pghistory.track()
+@pgtrigger.register(
+    # Which company is primary (its size band and industry) is a score input.
+    pgtrigger.Trigger(name="contact_company_score_inputs", when=pgtrigger.After,
+                      operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete, func=_LINK_SCORE),
+)
 class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
@@ -1268,3 +1304,107 @@ class DedupeBlock(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["job", "id"], name="dedupe_block_job_idx")]
+
+
+# ---------------------------------------------------------------------------
+# Lead scoring (contacts/scoring.py): the weights of an organization, the history of each
+# contact's score, and the queue of contacts whose score inputs changed.
+
+
+def _points(default, help_text=""):
+    return models.FloatField(default=default, validators=[MinValueValidator(0), MaxValueValidator(100)],
+                             help_text=help_text)
+
+
+class ScoringModel(OrgModel):
+    """An organization's lead-scoring weights (one row; an organization without one scores with
+    these defaults). Every number is points, 0–100; contacts.scoring documents the rules."""
+
+    # Demographic fit: job title seniority (keyword rules in contacts.scoring.SENIORITY_RULES).
+    title_executive = _points(25, "Chief/C-level, founder, owner, president, partner.")
+    title_vp = _points(20, "Vice president, VP, head of.")
+    title_director = _points(15, "Director.")
+    title_manager = _points(10, "Manager, lead, supervisor.")
+    title_senior = _points(5, "Senior, principal, specialist with seniority.")
+    # Demographic fit: the primary company's size band and industry.
+    size_large = _points(15, "Primary company of 1,001 or more people.")
+    size_mid = _points(10, "Primary company of 51–1,000 people.")
+    size_small = _points(5, "Primary company of 1–50 people.")
+    target_industries = ArrayField(models.CharField(max_length=120), default=list, blank=True,
+                                   help_text="Industries you sell to (matched case-insensitively).")
+    industry_match = _points(10, "The primary company's industry is one of the target industries.")
+    # Behaviour: points per activity, decayed by age (half-life).
+    email_opened = _points(2, "Per email opened.")
+    email_clicked = _points(4, "Per email link clicked.")
+    email_received = _points(8, "Per email received from the contact.")
+    sms_received = _points(8, "Per SMS reply from the contact.")
+    call = _points(6, "Per call.")
+    meeting_scheduled = _points(5, "Per meeting scheduled.")
+    meeting_held = _points(12, "Per meeting held.")
+    half_life_days = models.FloatField(default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+                                       help_text="An activity this many days old counts half (at least 1 day).")
+    # Negative signals.
+    opt_out_penalty = _points(10, "Per channel (email, SMS, call) whose consent is revoked.")
+    bounce_penalty = _points(5, "Per bounced email or failed/undelivered SMS.")
+
+    WEIGHT_FIELDS = ("title_executive", "title_vp", "title_director", "title_manager", "title_senior",
+                     "size_large", "size_mid", "size_small", "industry_match", "email_opened", "email_clicked",
+                     "email_received", "sms_received", "call", "meeting_scheduled", "meeting_held",
+                     "half_life_days", "opt_out_penalty", "bounce_penalty")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization"], name="scoring_model_one_per_org")]
+
+    def __str__(self):
+        return f"Scoring model of {self.organization_id}"
+
+    def clean_fields(self, exclude=None):
+        self.target_industries = list(dict.fromkeys(
+            " ".join(str(v).split()) for v in (self.target_industries or []) if str(v).strip()))
+        super().clean_fields(exclude)
+
+    @property
+    def industry_keys(self) -> set[str]:
+        return {v.casefold() for v in self.target_industries}
+
+    @classmethod
+    def for_organization(cls, organization_id) -> "ScoringModel":
+        """The organization's model, or an unsaved one with the defaults."""
+        return cls.objects.filter(organization_id=organization_id).first() or cls(organization_id=organization_id)
+
+
+class ScoreHistory(OrgModel):
+    """A contact's score each time it changed, with the breakdown that explains it."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="score_history", db_index=False)
+    score = models.PositiveSmallIntegerField()
+    previous = models.PositiveSmallIntegerField(null=True)
+    breakdown = models.JSONField(default=list, help_text="[{component, label, points, why}] in order.")
+    computed_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=40, help_text="What triggered the recompute (change, nightly, weights).")
+
+    class Meta:
+        verbose_name_plural = "score history"
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-computed_at", "-id"], name="score_history_contact_idx")]
+
+    def __str__(self):
+        return f"{self.contact_id}: {self.score} ({self.reason})"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+
+class ScorePending(models.Model):
+    """Contacts whose score inputs changed since their score was computed: filled by triggers on
+    every writer (activities, consent, title, companies, messages; see the migrations), emptied in
+    batches by the worker (contacts.scoring.score_pending). No foreign key: a row for a contact
+    deleted meanwhile is simply dropped."""
+
+    contact_id = models.BigIntegerField(primary_key=True)
+    organization_id = models.BigIntegerField()
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return str(self.contact_id)

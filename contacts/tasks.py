@@ -79,3 +79,36 @@ def run_dedupe_scan(job_id: int) -> str | None:
 
     job = duplicates.run(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def score_pending() -> int:
+    """After writes that change score inputs (debounced) and every minute from beat: rescore the
+    contacts the triggers queued (contacts.scoring). One run at a time."""
+    from django.core.cache import cache
+
+    from contacts import scoring
+
+    if not cache.add("scoring:running", 1, timeout=600):
+        return 0
+    try:
+        return scoring.score_pending()
+    finally:
+        cache.delete("scoring:running")
+
+
+@shared_task
+def run_scoring_job(job_id: int) -> str | None:
+    """Run or resume an organization-wide score recompute from its checkpoint (contacts.scoring)."""
+    from contacts import scoring
+
+    job = scoring.run(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def nightly_rescore() -> list[int]:
+    """Beat, nightly: rescore every organization (recency decay changes scores without writes)."""
+    from contacts import scoring
+
+    return scoring.nightly()

@@ -270,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-messages": {"task": "messaging.tasks.send_due_messages", "schedule": 60.0},
     # Catch-all for writers that bypass save() (imports, bulk edits, tag changes).
     "embed-pending": {"task": "contacts.tasks.embed_pending", "schedule": 60.0},
+    # Lead scoring: the queue of contacts whose inputs changed (catch-all for writers that bypass
+    # save()), and the nightly recompute of every organization (recency decay).
+    "score-pending": {"task": "contacts.tasks.score_pending", "schedule": 60.0},
+    "nightly-rescore": {"task": "contacts.tasks.nightly_rescore",
+                        "schedule": crontab(minute=30, hour=env_int("KITH_SCORING_HOUR", 2))},
 }
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
