@@ -1312,8 +1312,9 @@ class DedupeBlock(models.Model):
 
 
 def _points(default, help_text=""):
-    return models.FloatField(default=default, validators=[MinValueValidator(0), MaxValueValidator(100)],
-                             help_text=help_text)
+    return models.FloatField(default=default, help_text=help_text, validators=[
+        MinValueValidator(0, "Points cannot be negative (penalties are subtracted already)."),
+        MaxValueValidator(100, "At most 100 points.")])
 
 
 class ScoringModel(OrgModel):
@@ -1341,8 +1342,10 @@ class ScoringModel(OrgModel):
     call = _points(6, "Per call.")
     meeting_scheduled = _points(5, "Per meeting scheduled.")
     meeting_held = _points(12, "Per meeting held.")
-    half_life_days = models.FloatField(default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)],
-                                       help_text="An activity this many days old counts half (at least 1 day).")
+    half_life_days = models.FloatField(
+        "half-life (days)", default=30, help_text="An activity this many days old counts half (at least 1 day).",
+        validators=[MinValueValidator(1, "The half-life must be at least 1 day."),
+                    MaxValueValidator(3650, "The half-life can be at most 3,650 days.")])
     # Negative signals.
     opt_out_penalty = _points(10, "Per channel (email, SMS, call) whose consent is revoked.")
     bounce_penalty = _points(5, "Per bounced email or failed/undelivered SMS.")

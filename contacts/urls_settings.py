@@ -1,4 +1,4 @@
-"""/settings/ pages of the contacts app (org admins): form layouts and assignment rules."""
+"""/settings/ pages of the contacts app (org admins): form layouts, assignment rules, search, lead scoring."""
 
 from django.urls import path
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("form-layouts/<int:pk>/", views.layout_edit, name="layout_edit"),
     path("form-layouts/<int:pk>/delete/", views.layout_delete, name="layout_delete"),
     path("search/", views.search_settings, name="search"),
+    path("scoring/", views.scoring_settings, name="scoring"),
     path("assignment-rules/", views.rule_list, name="rules"),
     path("assignment-rules/new/", views.rule_create, name="rule_create"),
     path("assignment-rules/<int:pk>/", views.rule_edit, name="rule_edit"),

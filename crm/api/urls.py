@@ -11,6 +11,7 @@ from companies.api.urls import router as companies_router
 from contacts.api.merges import (
     BulkMergeDetailView, BulkMergeView, MergeCreateView, MergeDetailView, MergeUndoView,
 )
+from contacts.api.scoring import ScoringModelView
 from contacts.api.search import FullTextSearchView, SearchIndexView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.dashboard import DashboardViewSet
@@ -51,6 +52,7 @@ urlpatterns = [
     path("merges/<int:pk>/", MergeDetailView.as_view(), name="merge-detail"),
     path("merges/<int:pk>/undo/", MergeUndoView.as_view(), name="merge-undo"),
     path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
+    path("scoring-model/", ScoringModelView.as_view(), name="scoring-model"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,
