@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from contacts.models import (
     AssignmentRule, Channel, ConsentEvent, ConsentStatus, Contact, FormLayout, NotificationTopic, ScoringModel,
+    unique_casefolded,
 )
 from contacts import dedupe
 from contacts.services import create_contact, record_consent, save_layout, save_rule, set_tags, update_contact
@@ -370,7 +371,7 @@ class ScoringModelForm(forms.ModelForm):
 
     def clean_target_industries(self):
         values = [" ".join(v.split()) for v in (self.cleaned_data.get("target_industries") or "").split(",")]
-        values = list(dict.fromkeys(v for v in values if v))
+        values = unique_casefolded(values)
         too_long = [v for v in values if len(v) > 120]
         if too_long:
             raise ValidationError(f"An industry has at most 120 characters: {too_long[0][:30]}…")

@@ -1311,6 +1311,16 @@ class DedupeBlock(models.Model):
 # contact's score, and the queue of contacts whose score inputs changed.
 
 
+def unique_casefolded(values) -> list[str]:
+    """Non-empty values once each whatever their case, in order (the first spelling is kept)."""
+    seen, result = set(), []
+    for value in values:
+        if value and value.casefold() not in seen:
+            seen.add(value.casefold())
+            result.append(value)
+    return result
+
+
 def _points(default, help_text=""):
     return models.FloatField(default=default, help_text=help_text, validators=[
         MinValueValidator(0, "Points cannot be negative (penalties are subtracted already)."),
@@ -1362,8 +1372,9 @@ class ScoringModel(OrgModel):
         return f"Scoring model of {self.organization_id}"
 
     def clean_fields(self, exclude=None):
-        self.target_industries = list(dict.fromkeys(
-            " ".join(str(v).split()) for v in (self.target_industries or []) if str(v).strip()))
+        # Trimmed, and once each whatever the case (the first spelling is kept).
+        values = [" ".join(str(v).split()) for v in (self.target_industries or [])]
+        self.target_industries = unique_casefolded(values)
         super().clean_fields(exclude)
 
     @property
