@@ -106,7 +106,7 @@ ID_COLUMNS = {
 CONDITIONAL_FIX = {"contact_one_primary_company": {"is_primary": False}}
 # Columns that follow other columns or every save: a difference in them is no conflict.
 _DERIVED = {"updated_at", "embedding", "search_vector", "search_name", "search_name_rev", "display_name",
-            "company_name", "phone_digits", "last_activity_at", "last_contacted_at"}
+            "company_name", "phone_digits", "last_activity_at", "last_contacted_at", "score"}
 _CONSENT = {"email_consent": "email", "sms_consent": "sms", "call_consent": "call"}
 # The consent ledger is append-only (a trigger refuses UPDATE and DELETE). A merge moves the
 # merged contact's events to the survivor, and its undo moves them back, without changing any
