@@ -238,21 +238,29 @@ def recompute(organization_id: int, contact_ids, *, reason: str, model: ScoringM
 
 # --- the queue of changed contacts --------------------------------------------------------------
 
+# Debounce: the first commit sends a task that runs DEBOUNCE_COUNTDOWN seconds later; commits in
+# the next DEBOUNCE_WINDOW seconds send nothing, as that task (running after the window closed)
+# finds their queued contacts. The countdown must exceed the window, so no commit is left behind.
+DEBOUNCE_WINDOW = 2
+DEBOUNCE_COUNTDOWN = 3
+
+
 def schedule() -> None:
     """Ask the worker to rescore the queued contacts once the current transaction commits; the
     writes of a few seconds share one task (the queue itself is filled by triggers)."""
     def send():
-        if cache.add(_DEBOUNCE_KEY, 1, timeout=5):
+        if cache.add(_DEBOUNCE_KEY, 1, timeout=DEBOUNCE_WINDOW):
             from crm.celery import app
 
-            app.send_task(PENDING_TASK, countdown=2)
+            app.send_task(PENDING_TASK, countdown=DEBOUNCE_COUNTDOWN)
 
     transaction.on_commit(send)
 
 
 def score_pending(*, limit: int = 100_000) -> int:
     """Rescore queued contacts, BATCH at a time; each batch leaves the queue in the transaction
-    that stores its scores (a crash leaves it queued). Returns how many contacts were scored."""
+    that stores its scores (a crash leaves it queued). Runners may overlap: each claims its batch
+    with SKIP LOCKED. Returns how many contacts were scored."""
     done = 0
     while done < limit:
         with transaction.atomic():

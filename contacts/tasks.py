@@ -84,17 +84,10 @@ def run_dedupe_scan(job_id: int) -> str | None:
 @shared_task
 def score_pending() -> int:
     """After writes that change score inputs (debounced) and every minute from beat: rescore the
-    contacts the triggers queued (contacts.scoring). One run at a time."""
-    from django.core.cache import cache
-
+    contacts the triggers queued (contacts.scoring). Overlapping runs share the queue (SKIP LOCKED)."""
     from contacts import scoring
 
-    if not cache.add("scoring:running", 1, timeout=600):
-        return 0
-    try:
-        return scoring.score_pending()
-    finally:
-        cache.delete("scoring:running")
+    return scoring.score_pending()
 
 
 @shared_task
