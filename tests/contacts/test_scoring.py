@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from activities.models import Activity
 from activities.services import delete_activity, log_activity
 from companies.models import Company
 from contacts import scoring
