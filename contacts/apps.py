@@ -19,6 +19,11 @@ class ContactsConfig(AppConfig):
             post_save.connect(_schedule_scoring, sender=model, dispatch_uid=f"scoring-{model._meta.label}")
             post_delete.connect(_schedule_scoring, sender=model, dispatch_uid=f"scoring-del-{model._meta.label}")
 
+        from contacts import scoring
+        from contacts.signals import contact_erasing
+
+        contact_erasing.connect(scoring.forget_contact, sender=Contact, dispatch_uid="scoring-erasure")
+
 
 def _schedule_scoring(sender, **kwargs):
     from contacts import scoring

@@ -28,7 +28,8 @@ queue contacts whose inputs changed (ScorePending); `score_pending` works throug
 batches after commit (debounced) and every minute from beat; the nightly job (beat) recomputes
 every contact of every organization, because decay changes scores without any write; changing the
 weights starts the same job for the organization. A ScoreHistory row is written whenever a
-contact's score changes.
+contact's score changes; the nightly job drops rows older than KITH_SCORE_HISTORY_DAYS (365),
+each contact's latest row excepted.
 
 Everything is set-based per batch of BATCH contacts: one query reads the contacts with their
 primary company, one aggregates their decayed activities by type, one counts bounces; one UPDATE
@@ -40,8 +41,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -335,9 +337,16 @@ def _step(job) -> bool:
         return True
     model = ScoringModel.for_organization(job.organization_id)
     changed = recompute(job.organization_id, ids, reason=job.params.get("reason", "nightly"), model=model)
-    # A contact rescored here needs no queued recompute any more.
     with connection.cursor() as cursor:
+        # A contact rescored here needs no queued recompute any more.
         cursor.execute("DELETE FROM contacts_scorepending WHERE contact_id = ANY(%s)", [ids])
+        # History older than KITH_SCORE_HISTORY_DAYS goes, except each contact's latest row
+        # (it explains the current score), through the (contact, computed_at) index.
+        cursor.execute(
+            "DELETE FROM contacts_scorehistory h WHERE h.contact_id = ANY(%s) AND h.computed_at < %s "
+            "AND EXISTS (SELECT 1 FROM contacts_scorehistory n WHERE n.contact_id = h.contact_id "
+            "AND (n.computed_at, n.id) > (h.computed_at, h.id))",
+            [ids, timezone.now() - timedelta(days=settings.KITH_SCORE_HISTORY_DAYS)])
     job.processed += len(ids)
     job.succeeded += changed
     job.checkpoint = {"after": ids[-1]}
@@ -361,6 +370,15 @@ def save_model(model: ScoringModel, *, actor=None, send_options=None):
     with transaction.atomic():
         model.save()
         return start_recompute(model.organization_id, reason="weights", actor=actor, send_options=send_options)
+
+
+def forget_contact(sender, contact, **kwargs) -> None:
+    """GDPR erasure (contacts.signals.contact_erasing): the contact's score history (its
+    breakdowns quote the job title and company) and its place in the queue."""
+    from contacts.models import ScorePending
+
+    ScoreHistory.objects.filter(contact_id=contact.pk).delete()
+    ScorePending.objects.filter(contact_id=contact.pk).delete()
 
 
 def latest_history(contact, limit: int = 10) -> list[ScoreHistory]:

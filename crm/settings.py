@@ -276,6 +276,8 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-rescore": {"task": "contacts.tasks.nightly_rescore",
                         "schedule": crontab(minute=30, hour=env_int("KITH_SCORING_HOUR", 2))},
 }
+# Lead scoring: how long a contact's score history is kept (its latest row always is).
+KITH_SCORE_HISTORY_DAYS = env_int("KITH_SCORE_HISTORY_DAYS", 365)
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
 KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)

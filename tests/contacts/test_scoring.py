@@ -250,3 +250,30 @@ def test_trashed_contacts_are_not_scored(world):
     person = contact(world)
     Contact.all_objects.filter(pk=person.pk).update(deleted_at=timezone.now())
     assert scoring.compute(world.org.pk, [person.pk]) == {}
+
+
+def test_nightly_job_drops_old_history_but_keeps_each_latest_row(world, settings):
+    settings.KITH_SCORE_HISTORY_DAYS = 30
+    busy, quiet = contact(world), contact(world, first_name="Quiet")
+    old = timezone.now() - timedelta(days=60)
+    for person, scores in ((busy, (10, 20, 30)), (quiet, (5,))):
+        for i, score in enumerate(scores):
+            ScoreHistory.objects.create(organization=world.org, contact=person, score=score, reason="change",
+                                        computed_at=old + timedelta(days=i * 20))  # 60, 40 and 20 days ago
+    scoring.run(scoring.start_recompute(world.org.pk, reason="nightly", queue=False).pk)
+    # (Both still score 0 as stored: the run itself adds no rows.)
+    assert list(ScoreHistory.objects.filter(contact=busy).values_list("score", flat=True)) == [30]
+    assert list(ScoreHistory.objects.filter(contact=quiet).values_list("score", flat=True)) == [5]
+
+
+def test_erasure_removes_the_score_history_and_queue_row(world):
+    from contacts.signals import contact_erasing
+
+    model_for(world, title_executive=30)
+    person = contact(world, job_title="CEO")
+    scoring.recompute(world.org.pk, [person.pk], reason="change")
+    ScorePending.objects.get_or_create(contact_id=person.pk, organization_id=world.org.pk)
+    assert "CEO" in str(ScoreHistory.objects.get(contact=person).breakdown)
+    contact_erasing.send(sender=Contact, contact=person, organization=world.org)
+    assert not ScoreHistory.objects.filter(contact_id=person.pk).exists()
+    assert not ScorePending.objects.filter(contact_id=person.pk).exists()
