@@ -254,7 +254,11 @@ def schedule() -> None:
         if cache.add(_DEBOUNCE_KEY, 1, timeout=DEBOUNCE_WINDOW):
             from crm.celery import app
 
-            app.send_task(PENDING_TASK, countdown=DEBOUNCE_COUNTDOWN)
+            try:
+                app.send_task(PENDING_TASK, countdown=DEBOUNCE_COUNTDOWN)
+            except Exception:  # noqa: BLE001 - the write is committed; beat's run picks the queue up
+                logger.warning("could not queue the scoring task; beat will rescore within a minute",
+                               exc_info=True)
 
     transaction.on_commit(send)
 
