@@ -277,3 +277,21 @@ def test_erasure_removes_the_score_history_and_queue_row(world):
     contact_erasing.send(sender=Contact, contact=person, organization=world.org)
     assert not ScoreHistory.objects.filter(contact_id=person.pk).exists()
     assert not ScorePending.objects.filter(contact_id=person.pk).exists()
+
+
+def test_beat_runs_the_queue_every_minute_and_the_recompute_nightly(world):
+    from django.conf import settings
+
+    from contacts import tasks
+    from crm.celery import app
+
+    beat = settings.CELERY_BEAT_SCHEDULE
+    assert beat["score-pending"] == {"task": scoring.PENDING_TASK, "schedule": 60.0}
+    assert beat["nightly-rescore"]["task"] == "contacts.tasks.nightly_rescore"
+    assert {scoring.PENDING_TASK, scoring.JOB_TASK, "contacts.tasks.nightly_rescore"} <= set(app.tasks)
+    model_for(world, title_director=15)
+    person = contact(world, job_title="Director")
+    assert tasks.score_pending() >= 1  # what beat runs, here in-process
+    assert Contact.objects.get(pk=person.pk).score == 15
+    job_ids = tasks.nightly_rescore.apply().get()
+    assert Job.objects.filter(pk__in=job_ids, organization=world.org, kind=scoring.JOB_KIND).exists()
