@@ -63,7 +63,7 @@ def populate(org, owner, marker, n=3):
     from contacts import scoring
     from contacts.models import ScoringModel
 
-    ScoringModel.objects.create(organization=org, target_industries=[f"{marker} industry"])
+    ScoringModel.objects.update_or_create(organization=org, defaults={"target_industries": [f"{marker} industry"]})
     scoring.recompute(org.pk, [c.pk for c in contacts], reason="change")
     MessagingSettings.objects.update_or_create(organization=org, defaults={"help_text": f"{marker} help"})
     SmsTemplate.objects.create(organization=org, name=f"{marker} template", body="Hi {{first_name}}")
