@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,6 +11,26 @@ from crm.models import OrgModel
 from crm.permissions import VIEW, contact_visibility_q
 
 
+# Lead scoring: a contact's activities are score inputs; every insert, change or delete of one
+# queues the contact for a recompute (contacts.models.ScorePending, contacts.scoring), in one
+# statement per statement, so bulk writers (imports, merges) pay one insert, not one per row.
+_SCORE_QUEUE = ("INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+                "SELECT DISTINCT contact_id, organization_id, now() FROM {table} WHERE contact_id IS NOT NULL "
+                "ON CONFLICT (contact_id) DO NOTHING;")
+
+
+@pgtrigger.register(
+    pgtrigger.Trigger(name="activity_score_inserted", when=pgtrigger.After, operation=pgtrigger.Insert,
+                      level=pgtrigger.Statement, referencing=pgtrigger.Referencing(new="new_rows"),
+                      func=_SCORE_QUEUE.format(table="new_rows") + " RETURN NULL;"),
+    pgtrigger.Trigger(name="activity_score_updated", when=pgtrigger.After, operation=pgtrigger.Update,
+                      level=pgtrigger.Statement, referencing=pgtrigger.Referencing(old="old_rows", new="new_rows"),
+                      func=_SCORE_QUEUE.format(table="old_rows") + " " + _SCORE_QUEUE.format(table="new_rows")
+                      + " RETURN NULL;"),
+    pgtrigger.Trigger(name="activity_score_deleted", when=pgtrigger.After, operation=pgtrigger.Delete,
+                      level=pgtrigger.Statement, referencing=pgtrigger.Referencing(old="old_rows"),
+                      func=_SCORE_QUEUE.format(table="old_rows") + " RETURN NULL;"),
+)
 class Activity(OrgModel):
     """One entry on the timeline of a contact and/or company."""
 

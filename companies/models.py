@@ -80,6 +80,14 @@ COMPANY_EMBEDDING_FIELDS = ("name", "domain", "industry", "size_band", "city", "
         condition=pgtrigger.AnyChange(*COMPANY_EMBEDDING_FIELDS),
         func="NEW.embedding := NULL; RETURN NEW;",
     ),
+    # Lead scoring: a company's size band and industry are score inputs of its contacts.
+    pgtrigger.Trigger(
+        name="company_score_inputs_changed", when=pgtrigger.After, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange("industry", "size_band", "deleted_at"),
+        func="INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+             "SELECT contact_id, organization_id, now() FROM contacts_contactcompany WHERE company_id = NEW.id "
+             "ON CONFLICT (contact_id) DO NOTHING; RETURN NULL;",
+    ),
 )
 class Company(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
     EMBEDDING_FIELDS = COMPANY_EMBEDDING_FIELDS

@@ -5,7 +5,7 @@ from contacts.models import (
     ErasureTombstone, PrivacyRequest,
     AssignmentRule, CompanyDuplicate, ConsentEvent, Contact, ContactCompany, ContactDuplicate, ContactImport,
     ContactRelationship, ContactTag, ContactUserLink, FormLayout, FormLayoutField, ImportMapping,
-    ImportRow, Merge, NameWord, SavedView, Segment,
+    ImportRow, Merge, NameWord, SavedView, ScoreHistory, ScoringModel, Segment,
 )
 from contacts.resources import ContactResource
 from contacts.services import restore_contact, soft_delete_contact
@@ -37,7 +37,7 @@ class ContactAdmin(SoftDeleteAdminMixin, OrgAdmin):
     list_filter = [DeletedFilter, "lifecycle_stage", "source", "team", "sms_consent", "email_consent"]
     search_fields = ["first_name", "last_name", "email", "phone", "mobile"]
     autocomplete_fields = ["owner", "team"]
-    readonly_fields = ["display_name", "email_consent", "sms_consent", "call_consent", "last_activity_at",
+    readonly_fields = ["display_name", "score", "email_consent", "sms_consent", "call_consent", "last_activity_at",
                        "last_contacted_at", "created_by", "created_at", "updated_at", "deleted_at"]
     inlines = [ContactTagInline, ContactCompanyInline]
     trash_service = staticmethod(soft_delete_contact)
@@ -267,3 +267,21 @@ class ErasureTombstoneAdmin(ReadOnlyAdminMixin, OrgAdmin):
 
     def has_import_permission(self, request):
         return False
+@admin.register(ScoringModel)
+class ScoringModelAdmin(OrgAdmin):
+    """An organization's lead-scoring weights (org admins change them on /settings/scoring/, which
+    also rescores the organization; a change here is picked up by the nightly run)."""
+
+    list_display = ["organization", "half_life_days", "updated_at"]
+    list_select_related = ["organization"]
+
+
+@admin.register(ScoreHistory)
+class ScoreHistoryAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Each change of a contact's lead score, with its breakdown (contacts.scoring)."""
+
+    list_display = ["contact", "previous", "score", "reason", "computed_at"]
+    list_select_related = ["contact", "organization"]
+    list_filter = ["reason"]
+    search_fields = ["=contact__id"]
+    raw_id_fields = ["contact"]

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from contacts.models import (
-    AssignmentRule, Channel, ConsentEvent, ConsentStatus, Contact, FormLayout, NotificationTopic,
+    AssignmentRule, Channel, ConsentEvent, ConsentStatus, Contact, FormLayout, NotificationTopic, ScoringModel,
+    unique_casefolded,
 )
 from contacts import dedupe
 from contacts.services import create_contact, record_consent, save_layout, save_rule, set_tags, update_contact
@@ -21,7 +22,7 @@ from crm.permissions import Role, Scope
 FIELDSETS = [
     ("Name and role", ["first_name", "middle_name", "last_name", "job_title", "department"]),
     ("Contact details", ["email", "phone", "mobile", "website", "linkedin", "twitter", "skype", "telegram"]),
-    ("Sales", ["lifecycle_stage", "score", "source", "source_detail", "industry", "owner", "team", "tags"]),
+    ("Sales", ["lifecycle_stage", "source", "source_detail", "industry", "owner", "team", "tags"]),
     ("Address", ["street", "city", "region", "postal_code", "country", "timezone"]),
     ("Preferences", ["preferred_channels", "preferred_contact_time", "notification_opt_ins"]),
     ("More", ["birth_date", "description"]),
@@ -30,7 +31,7 @@ MODEL_FIELDS = [name for _, names in FIELDSETS for name in names if name != "tag
 
 # Fields the detail page edits in place, one at a time.
 INLINE_FIELDS = ["first_name", "last_name", "email", "phone", "mobile", "job_title", "department",
-                 "lifecycle_stage", "score", "source", "owner", "team"]
+                 "lifecycle_stage", "source", "owner", "team"]
 
 
 class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
@@ -52,11 +53,10 @@ class ContactForm(CustomFieldsFormMixin, forms.ModelForm):
         widgets = {
             "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "description": forms.Textarea(attrs={"rows": 4}),
-            "score": forms.NumberInput(attrs={"min": 0, "max": 100}),
             "country": forms.TextInput(attrs={"maxlength": 2, "placeholder": "US", "autocapitalize": "characters"}),
             "timezone": forms.TextInput(attrs={"placeholder": "America/New_York"}),
         }
-        labels = {"score": "Lead score", "lifecycle_stage": "Stage"}
+        labels = {"lifecycle_stage": "Stage"}
 
     def __init__(self, *args, user, only: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -330,3 +330,53 @@ class AssignmentRuleForm(forms.ModelForm):
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
             return None
+
+
+class ScoringModelForm(forms.ModelForm):
+    """An organization's lead-scoring weights (contacts.scoring); saving rescores the organization."""
+
+    GROUPS = [
+        ("Job title seniority", ["title_executive", "title_vp", "title_director", "title_manager", "title_senior"]),
+        ("Company", ["size_large", "size_mid", "size_small", "target_industries", "industry_match"]),
+        ("Behaviour (points per activity, before decay)",
+         ["meeting_held", "meeting_scheduled", "call", "email_received", "sms_received", "email_clicked",
+          "email_opened", "half_life_days"]),
+        ("Negative signals", ["opt_out_penalty", "bounce_penalty"]),
+    ]
+
+    target_industries = forms.CharField(
+        required=False, label="Target industries",
+        help_text="Separated by commas, e.g. Software, Healthcare (matched case-insensitively).")
+
+    class Meta:
+        model = ScoringModel
+        fields = [*ScoringModel.WEIGHT_FIELDS, "target_industries"]
+        labels = {
+            "title_executive": "Executive (C-level, founder, owner, president)", "title_vp": "Vice president / head of",
+            "title_director": "Director", "title_manager": "Manager / lead", "title_senior": "Senior / principal",
+            "size_large": "Large company (1,001+)", "size_mid": "Mid-sized company (51–1,000)",
+            "size_small": "Small company (1–50)", "industry_match": "Industry is a target industry",
+            "meeting_held": "Meeting held", "meeting_scheduled": "Meeting scheduled", "call": "Call",
+            "email_received": "Email received", "sms_received": "SMS reply", "email_clicked": "Email link clicked",
+            "email_opened": "Email opened", "half_life_days": "Half-life (days)",
+            "opt_out_penalty": "Opt-out penalty (per channel)", "bounce_penalty": "Bounce penalty (each)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["target_industries"] = ", ".join(self.instance.target_industries or [])
+        for name in ScoringModel.WEIGHT_FIELDS:
+            self.fields[name].widget.attrs.update({"min": 1 if name == "half_life_days" else 0, "step": "any"})
+
+    def clean_target_industries(self):
+        values = [" ".join(v.split()) for v in (self.cleaned_data.get("target_industries") or "").split(",")]
+        values = unique_casefolded(values)
+        too_long = [v for v in values if len(v) > 120]
+        if too_long:
+            raise ValidationError(f"An industry has at most 120 characters: {too_long[0][:30]}…")
+        return values
+
+    @property
+    def groups(self):
+        return [(title, [self[name] for name in names]) for title, names in self.GROUPS]

@@ -74,6 +74,9 @@ RELATIONS = {
     "contacts.ContactDuplicate.second": HISTORY,
     "contacts.CompanyDuplicate.first": HISTORY,
     "contacts.CompanyDuplicate.second": HISTORY,
+    # A contact's score history explains the scores it had; the survivor is rescored (its
+    # repointed activities queue it) and starts its own.
+    "contacts.ScoreHistory.contact": HISTORY,
 }
 # Foreign keys of the audit trail's event models (django-pghistory, e.g. ContactEvent.pgh_obj,
 # ContactTagEvent.contact) are HISTORY: the trail records what happened to each record.
@@ -101,13 +104,15 @@ ID_COLUMNS = {
     "crm.WebhookEndpoint.url": HISTORY,
     # The privacy request log names its subject by id; a merge does not move a request.
     "contacts.PrivacyRequest.contact_id": HISTORY,
+    # The lead-scoring queue: a merged-away (trashed) contact is dropped when its turn comes.
+    "contacts.ScorePending.contact_id": HISTORY,
 }
 # A conditional unique constraint is satisfied by changing the merged record's row instead
 # of removing it: its link stays, just not as a second primary one.
 CONDITIONAL_FIX = {"contact_one_primary_company": {"is_primary": False}}
 # Columns that follow other columns or every save: a difference in them is no conflict.
 _DERIVED = {"updated_at", "embedding", "search_vector", "search_name", "search_name_rev", "display_name",
-            "company_name", "phone_digits", "last_activity_at", "last_contacted_at"}
+            "company_name", "phone_digits", "last_activity_at", "last_contacted_at", "score"}
 _CONSENT = {"email_consent": "email", "sms_consent": "sms", "call_consent": "call"}
 # The consent ledger is append-only (a trigger refuses UPDATE and DELETE). A merge moves the
 # merged contact's events to the survivor, and its undo moves them back, without changing any

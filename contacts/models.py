@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Collate, Lower, Trim
@@ -96,8 +96,22 @@ def derived_values(first: str, middle: str, last: str, phone: str, mobile: str) 
 
 
 # Derived columns are not part of the audit trail (they follow the fields they come from).
+# The score is computed (contacts.scoring) and has its own history (ScoreHistory): the nightly
+# recompute would otherwise write an audit event for most contacts every night.
 _CONTACT_UNTRACKED = ["embedding", "search_name", "search_name_rev", "company_name", "phone_digits",
-                      "phone_hash", "mobile_hash", "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at"]
+                      "phone_hash", "mobile_hash", "dedupe_keys", "search_vector", "last_activity_at", "last_contacted_at",
+                      "score"]
+
+# Lead scoring: contacts whose score inputs changed are queued in contacts_scorepending by triggers,
+# whatever wrote the change (form, API, import, bulk edit, merge); contacts.scoring empties the queue.
+SCORE_QUEUE_ROW = ("INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+                   "VALUES ({row}.{column}, {row}.organization_id, now()) ON CONFLICT (contact_id) DO NOTHING;")
+SCORE_QUEUE_ROWS = ("INSERT INTO contacts_scorepending (contact_id, organization_id, queued_at) "
+                    "SELECT DISTINCT {column}, organization_id, now() FROM {table} WHERE {column} IS NOT NULL "
+                    "ON CONFLICT (contact_id) DO NOTHING;")
+# What a contact's score depends on among its own columns (the rest: activities, companies, messages).
+CONTACT_SCORE_FIELDS = ("job_title", "industry", "company_name", "email_consent", "sms_consent", "call_consent",
+                        "deleted_at")
 
 
 # What a contact's embedding is made of (contacts.semantic.contact_text, tags aside).
@@ -118,6 +132,16 @@ CONTACT_EMBEDDING_FIELDS = ("first_name", "middle_name", "last_name", "job_title
         name="contact_embedding_stale", when=pgtrigger.Before, operation=pgtrigger.Update,
         condition=pgtrigger.AnyChange(*CONTACT_EMBEDDING_FIELDS),
         func="NEW.embedding := NULL; RETURN NEW;",
+    ),
+    pgtrigger.Trigger(
+        name="contact_score_inputs_inserted", when=pgtrigger.After, operation=pgtrigger.Insert,
+        level=pgtrigger.Statement, referencing=pgtrigger.Referencing(new="new_rows"),
+        func=SCORE_QUEUE_ROWS.format(column="id", table="new_rows") + " RETURN NULL;",
+    ),
+    pgtrigger.Trigger(
+        name="contact_score_inputs_changed", when=pgtrigger.After, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange(*CONTACT_SCORE_FIELDS),
+        func=SCORE_QUEUE_ROW.format(row="NEW", column="id") + " RETURN NULL;",
     ),
 )
 class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel, Address):
@@ -150,7 +174,8 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
     source = models.CharField(max_length=32, choices=Source.choices, blank=True)
     source_detail = models.CharField(max_length=255, blank=True)
     lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
-    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    # Computed by contacts.scoring (read-only everywhere else); ScoreHistory keeps its breakdowns.
+    score = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)], editable=False)
     industry = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True)
 
@@ -252,6 +277,9 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
             models.Index(fields=["organization", "-updated_at", "-id"], name="contact_org_updated_idx"),
             models.Index(fields=["organization", "-last_activity_at", "-id"], name="contact_org_activity_idx"),
             models.Index(fields=["organization", "score", "id"], name="contact_org_score_idx"),
+            # The organization-wide score recompute walks live contacts in id order.
+            models.Index(fields=["organization", "id"], name="contact_org_live_id_idx",
+                         condition=Q(deleted_at__isnull=True)),
             models.Index(fields=["organization", "email_consent"], name="contact_org_email_consent_idx"),
             models.Index(fields=["organization", "sms_consent"], name="contact_org_sms_consent_idx"),
             models.Index(fields=["organization", "call_consent"], name="contact_org_call_consent_idx"),
@@ -346,6 +374,15 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
             sealed = data.get(f"{name}_sealed")
             if sealed and name in data and not data[name]:
                 setattr(instance, name, str(sealed))  # the decrypted number (contacts.phones)
+        from contacts.enrichment import ENRICHMENT_INPUTS, inputs_of
+
+        if set(ENRICHMENT_INPUTS) <= set(field_names):
+            # The enrichment inputs as read: a save that changes them asks for enrichment.
+            instance._enrichment_seen = inputs_of(instance)
+        # What the tombstone check compares with (contacts.privacy.contact_errors): only a value
+        # that changes is checked against the tombstones of erased people.
+        instance._loaded_identity = {name: str(instance.__dict__[name] or "")
+                                     for name in ("email", "phone", "mobile") if name in instance.__dict__}
         return instance
 
     def encrypts_phones(self) -> bool:
@@ -369,20 +406,6 @@ class Contact(SealedCustomFieldsMixin, EmbeddedMixin, SoftDeleteMixin, OrgModel,
         from contacts.dedupe import keys_for
 
         self.dedupe_keys = keys_for(self)
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        from contacts.enrichment import ENRICHMENT_INPUTS, inputs_of
-
-        if set(ENRICHMENT_INPUTS) <= set(field_names):
-            # The enrichment inputs as read: a save that changes them asks for enrichment.
-            instance._enrichment_seen = inputs_of(instance)
-        # What the tombstone check compares with (contacts.privacy.contact_errors): only a value
-        # that changes is checked against the tombstones of erased people.
-        instance._loaded_identity = {name: str(instance.__dict__[name] or "")
-                                     for name in ("email", "phone", "mobile") if name in instance.__dict__}
-        return instance
 
     def refresh_from_db(self, using=None, fields=None, from_queryset=None):
         super().refresh_from_db(using, fields, from_queryset)
@@ -524,7 +547,16 @@ class DecisionRole(models.TextChoices):
     END_USER = "end_user", "End user"
 
 
+_LINK_SCORE = ("IF TG_OP = 'DELETE' THEN " + SCORE_QUEUE_ROW.format(row="OLD", column="contact_id")
+               + " ELSE " + SCORE_QUEUE_ROW.format(row="NEW", column="contact_id") + " END IF; RETURN NULL;")
+
+
 @pghistory.track()
+@pgtrigger.register(
+    # Which company is primary (its size band and industry) is a score input.
+    pgtrigger.Trigger(name="contact_company_score_inputs", when=pgtrigger.After,
+                      operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete, func=_LINK_SCORE),
+)
 class ContactCompany(BelongsToContact, OrgModel):
     """A contact's link to a company: job role there, buying role, primary flag."""
 
@@ -1431,3 +1463,119 @@ class ErasureTombstone(OrgModel):
     @classmethod
     def visibility_q(cls, scope, action):
         return Q() if scope.is_admin else None
+# ---------------------------------------------------------------------------
+# Lead scoring (contacts/scoring.py): the weights of an organization, the history of each
+# contact's score, and the queue of contacts whose score inputs changed.
+
+
+def unique_casefolded(values) -> list[str]:
+    """Non-empty values once each whatever their case, in order (the first spelling is kept)."""
+    seen, result = set(), []
+    for value in values:
+        if value and value.casefold() not in seen:
+            seen.add(value.casefold())
+            result.append(value)
+    return result
+
+
+def _points(default, help_text=""):
+    return models.FloatField(default=default, help_text=help_text, validators=[
+        MinValueValidator(0, "Points cannot be negative (penalties are subtracted already)."),
+        MaxValueValidator(100, "At most 100 points.")])
+
+
+class ScoringModel(OrgModel):
+    """An organization's lead-scoring weights (one row; an organization without one scores with
+    these defaults). Every number is points, 0–100; contacts.scoring documents the rules."""
+
+    # Demographic fit: job title seniority (keyword rules in contacts.scoring.SENIORITY_RULES).
+    title_executive = _points(25, "Chief/C-level, founder, owner, president, partner.")
+    title_vp = _points(20, "Vice president, VP, head of.")
+    title_director = _points(15, "Director.")
+    title_manager = _points(10, "Manager, lead, supervisor.")
+    title_senior = _points(5, "Senior, principal, specialist with seniority.")
+    # Demographic fit: the primary company's size band and industry.
+    size_large = _points(15, "Primary company of 1,001 or more people.")
+    size_mid = _points(10, "Primary company of 51–1,000 people.")
+    size_small = _points(5, "Primary company of 1–50 people.")
+    target_industries = ArrayField(models.CharField(max_length=120), default=list, blank=True,
+                                   help_text="Industries you sell to (matched case-insensitively).")
+    industry_match = _points(10, "The primary company's industry is one of the target industries.")
+    # Behaviour: points per activity, decayed by age (half-life).
+    email_opened = _points(2, "Per email opened.")
+    email_clicked = _points(4, "Per email link clicked.")
+    email_received = _points(8, "Per email received from the contact.")
+    sms_received = _points(8, "Per SMS reply from the contact.")
+    call = _points(6, "Per call.")
+    meeting_scheduled = _points(5, "Per meeting scheduled.")
+    meeting_held = _points(12, "Per meeting held.")
+    half_life_days = models.FloatField(
+        "half-life (days)", default=30, help_text="An activity this many days old counts half (at least 1 day).",
+        validators=[MinValueValidator(1, "The half-life must be at least 1 day."),
+                    MaxValueValidator(3650, "The half-life can be at most 3,650 days.")])
+    # Negative signals.
+    opt_out_penalty = _points(10, "Per channel (email, SMS, call) whose consent is revoked.")
+    bounce_penalty = _points(5, "Per bounced email or failed/undelivered SMS.")
+
+    WEIGHT_FIELDS = ("title_executive", "title_vp", "title_director", "title_manager", "title_senior",
+                     "size_large", "size_mid", "size_small", "industry_match", "email_opened", "email_clicked",
+                     "email_received", "sms_received", "call", "meeting_scheduled", "meeting_held",
+                     "half_life_days", "opt_out_penalty", "bounce_penalty")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization"], name="scoring_model_one_per_org")]
+
+    def __str__(self):
+        return f"Scoring model of {self.organization_id}"
+
+    def clean_fields(self, exclude=None):
+        # Trimmed, and once each whatever the case (the first spelling is kept).
+        values = [" ".join(str(v).split()) for v in (self.target_industries or [])]
+        self.target_industries = unique_casefolded(values)
+        super().clean_fields(exclude)
+
+    @property
+    def industry_keys(self) -> set[str]:
+        return {v.casefold() for v in self.target_industries}
+
+    @classmethod
+    def for_organization(cls, organization_id) -> "ScoringModel":
+        """The organization's model, or an unsaved one with the defaults."""
+        return cls.objects.filter(organization_id=organization_id).first() or cls(organization_id=organization_id)
+
+
+class ScoreHistory(OrgModel):
+    """A contact's score each time it changed, with the breakdown that explains it."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="score_history", db_index=False)
+    score = models.PositiveSmallIntegerField()
+    previous = models.PositiveSmallIntegerField(null=True)
+    breakdown = models.JSONField(default=list, help_text="[{component, label, points, why}] in order.")
+    computed_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=40, help_text="What triggered the recompute (change, nightly, weights).")
+
+    class Meta:
+        verbose_name_plural = "score history"
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-computed_at", "-id"], name="score_history_contact_idx")]
+
+    def __str__(self):
+        return f"{self.contact_id}: {self.score} ({self.reason})"
+
+    @classmethod
+    def visibility_q(cls, scope, action):
+        return contact_visibility_q(scope, action, "contact__")
+
+
+class ScorePending(models.Model):
+    """Contacts whose score inputs changed since their score was computed: filled by triggers on
+    every writer (activities, consent, title, companies, messages; see the migrations), emptied in
+    batches by the worker (contacts.scoring.score_pending). No foreign key: a row for a contact
+    deleted meanwhile is simply dropped."""
+
+    contact_id = models.BigIntegerField(primary_key=True)
+    organization_id = models.BigIntegerField()
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return str(self.contact_id)

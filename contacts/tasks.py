@@ -111,6 +111,8 @@ def run_enrichment_job(job_id: int) -> str | None:
 
     job = enrichment.run_job(job_id)
     return job.status if job is not None else None
+
+
 @shared_task
 def run_privacy_export(job_id: int) -> str | None:
     """A subject access export (contacts.privacy)."""
@@ -143,6 +145,8 @@ def purge_trash() -> int:
     from contacts import privacy
 
     return privacy.purge_trash()
+
+
 @shared_task
 def run_reseal(job_id: int) -> str | None:
     """Run or resume a job moving stored values between plain and encrypted columns (contacts.reseal)."""
@@ -150,3 +154,29 @@ def run_reseal(job_id: int) -> str | None:
 
     job = reseal.run(job_id)
     return job.status if job is not None else None
+
+
+@shared_task
+def score_pending() -> int:
+    """After writes that change score inputs (debounced) and every minute from beat: rescore the
+    contacts the triggers queued (contacts.scoring). Overlapping runs share the queue (SKIP LOCKED)."""
+    from contacts import scoring
+
+    return scoring.score_pending()
+
+
+@shared_task
+def run_scoring_job(job_id: int) -> str | None:
+    """Run or resume an organization-wide score recompute from its checkpoint (contacts.scoring)."""
+    from contacts import scoring
+
+    job = scoring.run(job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def nightly_rescore() -> list[int]:
+    """Beat, nightly: rescore every organization (recency decay changes scores without writes)."""
+    from contacts import scoring
+
+    return scoring.nightly()

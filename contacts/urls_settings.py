@@ -1,4 +1,4 @@
-"""/settings/ pages of the contacts app (org admins): form layouts and assignment rules."""
+"""/settings/ pages of the contacts app (org admins): form layouts, assignment rules, search, lead scoring."""
 
 from django.urls import path
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("privacy/", privacy_views.privacy_settings, name="privacy"),
     path("privacy/requests/<int:pk>/download/", privacy_views.download, name="privacy_download"),
     path("encryption/", views.encryption_settings, name="encryption"),
+    path("scoring/", views.scoring_settings, name="scoring"),
     path("assignment-rules/", views.rule_list, name="rules"),
     path("assignment-rules/new/", views.rule_create, name="rule_create"),
     path("assignment-rules/<int:pk>/", views.rule_edit, name="rule_edit"),

@@ -223,7 +223,7 @@ def contact_restore(request, pk):
 
 # -- inline editing (htmx)
 
-INLINE_LABELS = {"lifecycle_stage": "Stage", "score": "Lead score"}
+INLINE_LABELS = {"lifecycle_stage": "Stage"}
 
 
 @login_required

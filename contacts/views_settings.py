@@ -202,3 +202,28 @@ def encryption_settings(request):
     partial = wants_partial(request)
     return render(request, "contacts/settings/_encryption_status.html" if partial else
                   "contacts/settings/encryption.html", context)
+# -- lead scoring weights
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scoring_settings(request):
+    """The organization's lead-scoring weights; saving them rescores every contact (a job whose
+    progress the page polls)."""
+    from contacts import scoring
+    from contacts.forms import ScoringModelForm
+    from contacts.models import ScoringModel
+
+    scope = require_admin(request.user)
+    if wants_partial(request) and request.method == "GET":
+        return render(request, "contacts/settings/_scoring_status.html",
+                      {"job": scoring.latest_job(scope.organization_id)})
+    model = ScoringModel.for_organization(scope.organization_id)
+    form = ScoringModelForm(request.POST or None, instance=model)
+    if request.method == "POST" and form.is_valid():
+        job = scoring.save_model(form.instance, actor=request.user)
+        messages.success(request, f"Saved the weights; rescoring {job.total:,} contact{'' if job.total == 1 else 's'} "
+                                  "in the background.")
+        return redirect("contact_settings:scoring")
+    return render(request, "contacts/settings/scoring.html",
+                  {"form": form, "job": scoring.latest_job(scope.organization_id)},
+                  status=400 if form.is_bound else 200)

@@ -277,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-privacy": {"task": "contacts.tasks.purge_privacy", "schedule": 3600.0},
     # Hourly, at most 1,000 contacts a run, so a backlog drains without one long transaction chain.
     "purge-trash": {"task": "contacts.tasks.purge_trash", "schedule": crontab(minute=30)},
+    # Lead scoring: the queue of contacts whose inputs changed (catch-all for writers that bypass
+    # save()), and the nightly recompute of every organization (recency decay).
+    "score-pending": {"task": "contacts.tasks.score_pending", "schedule": 60.0},
+    "nightly-rescore": {"task": "contacts.tasks.nightly_rescore",
+                        "schedule": crontab(minute=30, hour=env_int("KITH_SCORING_HOUR", 2))},
 }
 # Subject access exports (contacts.privacy) are downloadable this long, then deleted.
 KITH_PRIVACY_EXPORT_TTL_SECONDS = env_int("KITH_PRIVACY_EXPORT_TTL_SECONDS", 3 * 86400)
@@ -285,6 +290,8 @@ KITH_PRIVACY_LOG_DAYS = env_int("KITH_PRIVACY_LOG_DAYS", 30)
 # Key of the erasure tombstones' HMAC (empty: SECRET_KEY). Set it to keep tombstones working
 # across a SECRET_KEY rotation.
 KITH_TOMBSTONE_KEY = env_str("KITH_TOMBSTONE_KEY") or ""
+# Lead scoring: how long a contact's score history is kept (its latest row always is).
+KITH_SCORE_HISTORY_DAYS = env_int("KITH_SCORE_HISTORY_DAYS", 365)
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
 KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)

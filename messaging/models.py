@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -101,6 +102,16 @@ class SmsTemplate(OrgModel):
         return Q() if scope.can_write else None
 
 
+@pgtrigger.register(
+    # Lead scoring: a failed or undelivered text is a negative signal of its contact.
+    pgtrigger.Trigger(
+        name="message_score_status_changed", when=pgtrigger.After, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange("status", "contact"),
+        func="IF NEW.contact_id IS NOT NULL THEN INSERT INTO contacts_scorepending "
+             "(contact_id, organization_id, queued_at) VALUES (NEW.contact_id, NEW.organization_id, now()) "
+             "ON CONFLICT (contact_id) DO NOTHING; END IF; RETURN NULL;",
+    ),
+)
 class Message(OrgModel):
     """One SMS, outbound or inbound. Status only moves forward (see STATUS_RANK)."""
 

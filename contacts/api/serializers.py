@@ -75,6 +75,8 @@ class ContactSerializer(OrgSerializer):
     write_hints = {
         "companies": "This field is read-only: link companies through /api/contact-companies/ "
                      "or POST /api/contacts/{id}/relationships/.",
+        "score": "This field is read-only: the score is computed from the organization's scoring model "
+                 "(/api/scoring-model/); GET /api/contacts/{id}/score/ explains it.",
     }
 
     class Meta:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from contacts import bulk
 from contacts.api.exports import VCardMixin
 from contacts.api.privacy import PrivacyMixin
+from contacts.api.scoring import ContactScoreMixin
 from contacts.api.serializers import (
     AssignmentRuleSerializer, BulkInlineResultSerializer, BulkOperationDetailSerializer, BulkOperationSerializer,
     BulkRequestSerializer, ContactCompanySerializer, ContactLinkSerializer, ContactRelationshipSerializer,
@@ -38,7 +39,7 @@ _ON_DUPLICATE = OpenApiParameter(
 @extend_schema_view(create=extend_schema(parameters=[_ON_DUPLICATE]),
                     update=extend_schema(parameters=[_ON_DUPLICATE]),
                     partial_update=extend_schema(parameters=[_ON_DUPLICATE]))
-class ContactViewSet(PrivacyMixin, VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
+class ContactViewSet(ContactScoreMixin, PrivacyMixin, VCardMixin, HistoryMixin, TrashMixin, OrgViewSet):
     """Contacts the caller may see. DELETE moves a contact to the trash; POST …/restore/ brings it back."""
 
     queryset = Contact.objects.all()

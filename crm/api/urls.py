@@ -12,6 +12,7 @@ from contacts.api.encryption import EncryptionSettingsView
 from contacts.api.merges import (
     BulkMergeDetailView, BulkMergeView, MergeCreateView, MergeDetailView, MergeUndoView,
 )
+from contacts.api.scoring import ScoringModelView
 from contacts.api.search import FullTextSearchView, SearchIndexView, SearchView
 from contacts.api.urls import router as contacts_router
 from crm.api.dashboard import DashboardViewSet
@@ -55,6 +56,7 @@ urlpatterns = [
     path("merges/<int:pk>/undo/", MergeUndoView.as_view(), name="merge-undo"),
     path("messaging-settings/", MessagingSettingsView.as_view(), name="messaging-settings"),
     path("settings/encryption/", EncryptionSettingsView.as_view(), name="encryption-settings"),
+    path("scoring-model/", ScoringModelView.as_view(), name="scoring-model"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

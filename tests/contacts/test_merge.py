@@ -68,7 +68,7 @@ def pair(world):
                                          field_type="number")
     CustomFieldDefinition.objects.create(organization=org, model="contact", key="shoe", label="Shoe size",
                                          field_type="text")
-    ann = contact(world, "Ann", last_name="Lee", email="ann@old.test", job_title="Buyer", score=40,
+    ann = contact(world, "Ann", last_name="Lee", email="ann@old.test", job_title="Buyer",
                   custom_fields={"budget": 100, "shoe": "38"})
     anna = contact(world, "Anna", last_name="Lee", email="anna@new.test", phone="+14155550100",
                    custom_fields={"budget": 250})
@@ -132,7 +132,7 @@ def test_merge_unions_every_kind_of_row_and_undo_restores_every_table_exactly(wo
     assert ContactUserObjectPermission.objects.filter(content_object=anna).count() == 1
     assert UserObjectPermission.objects.get().object_pk == str(anna.pk)
     # values: newest non-empty (anna is newer) with the older one's where anna has none
-    assert (anna.first_name, anna.email, anna.job_title, anna.score) == ("Anna", "anna@new.test", "Buyer", 40)
+    assert (anna.first_name, anna.email, anna.job_title) == ("Anna", "anna@new.test", "Buyer")
     assert anna.custom_fields == {"budget": 250, "shoe": "38"}
     assert str(anna.phone) == "+14155550100"
     # one audit context: every change of the merge carries it

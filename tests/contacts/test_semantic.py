@@ -77,7 +77,7 @@ def test_new_contacts_are_pending_until_the_worker_embeds_them(world):
 def test_a_change_to_the_text_clears_the_embedding_and_other_changes_keep_it(world):
     contact = add(world, CTO)
     semantic.embed_pending()
-    update_contact(contact=contact, data={"score": 40, "lifecycle_stage": "customer"})
+    update_contact(contact=contact, data={"source": "referral", "lifecycle_stage": "customer"})
     assert stored(contact) is not None
     update_contact(contact=contact, data={"job_title": "CFO"})
     assert stored(contact) is None

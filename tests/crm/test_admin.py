@@ -59,6 +59,12 @@ def populate(org, owner, marker, n=3):
     Segment.objects.create(organization=org, name=f"{marker} segment", created_by=owner,
                            criteria={"op": "and", "rules": [{"field": "score", "operator": "gte", "value": 1}]})
     SavedView.objects.create(organization=org, name=f"{marker} view", user=owner)
+    # Lead scoring: the weights, and a score history row per contact (each has a call).
+    from contacts import scoring
+    from contacts.models import ScoringModel
+
+    ScoringModel.objects.update_or_create(organization=org, defaults={"target_industries": [f"{marker} industry"]})
+    scoring.recompute(org.pk, [c.pk for c in contacts], reason="change")
     MessagingSettings.objects.update_or_create(organization=org, defaults={"help_text": f"{marker} help"})
     SmsTemplate.objects.create(organization=org, name=f"{marker} template", body="Hi {{first_name}}")
     # A bulk operation: a job and its rows.
@@ -104,7 +110,8 @@ def test_every_domain_model_has_an_admin():
     missing = [m._meta.label for app in OUR_APPS for m in apps.get_app_config(app).get_models()
                if m not in admin.site._registry and not m._meta.label.endswith("Event")
                and m._meta.label not in ("contacts.ContactUserObjectPermission",
-                                         "contacts.DedupeBlock")]  # a running scan's scratch rows
+                                         "contacts.DedupeBlock",  # a running scan's scratch rows
+                                         "contacts.ScorePending")]  # the scoring queue
     assert missing == []
 
 

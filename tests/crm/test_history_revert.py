@@ -53,15 +53,15 @@ def test_revert_of_a_name_recomputes_derived_fields(world, alices_contact):
 
 
 def test_revert_of_typed_fields(world, alices_contact):
-    edit(alices_contact, world.admin, birth_date="1990-05-01", phone="+14155552672", score=5,
+    edit(alices_contact, world.admin, birth_date="1990-05-01", phone="+14155552672",
          preferred_channels=["sms"])
     event = last_update(alices_contact)
-    for field in ("birth_date", "phone", "score", "preferred_channels"):
+    for field in ("birth_date", "phone", "preferred_channels"):
         revert_change(Contact.objects.get(pk=alices_contact.pk), event_id=event.pgh_id, field=field,
                       actor=world.admin)
     contact = Contact.objects.get(pk=alices_contact.pk)
     assert contact.birth_date is None and str(contact.phone) == "+14155552671"
-    assert contact.score == 0 and contact.preferred_channels == []
+    assert contact.preferred_channels == []
 
 
 def test_revert_of_the_owner_and_fk_changes_show_in_history(world, alices_contact):

@@ -5,13 +5,18 @@ from __future__ import annotations
 import pytest
 
 from companies.models import Company
+from contacts.models import Contact
 from contacts.services import create_contact, set_tags
 from crm.models import Tag
 
 
 def make_contact(world, first="Ann", last="", *, owner=None, team=None, tags=(), org=None, **data):
+    score = data.pop("score", None)  # computed (contacts.scoring): set directly for list/filter tests
     contact = create_contact(organization=org or world.org,
                              data={"first_name": first, "last_name": last, "owner": owner, "team": team, **data})
+    if score is not None:
+        Contact.all_objects.filter(pk=contact.pk).update(score=score)
+        contact.score = score
     if tags:
         set_tags(contact, tags)
     return contact

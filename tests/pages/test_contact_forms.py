@@ -35,11 +35,16 @@ def test_create_contact(client, world, tags):
     assert "Added Nina North." in body(detail)
 
 
+def test_the_score_is_computed_not_typed(client, world):
+    client.force_login(world.alice)
+    assert client.post("/contacts/new/", form_data(world, score="90")).status_code == 302
+    assert Contact.objects.get(first_name="Nina").score == 0  # contacts.scoring computes it
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("phone", "12345", "Enter a valid phone number"),
     ("email", "not-an-email", "Enter a valid email address."),
     ("first_name", "", "This field is required."),
-    ("score", "101", "Ensure this value is less than or equal to 100."),
     ("country", "Germany", "Ensure this value has at most 2 characters"),
     ("timezone", "Mars/Base", "is not a time zone"),
     ("website", "notaurl", "Enter a valid URL."),
