@@ -654,6 +654,14 @@ def erase(contact: Contact, *, tombstone_values: bool) -> dict:
         counts["history_events"] = 0
         for model, column in _event_tables():
             counts["history_events"] += model.objects.filter(**{f"{column}__in": ids}).delete()[0]
+        if needles:
+            # Webhook outbox rows that mention the person (other records' events, and the
+            # `updated` events the redactions above just wrote with the old text), with their
+            # deliveries. The contact's own events went with contact_erasing.
+            from crm.models import WebhookEvent
+
+            counts["webhook_events"] = _mentioning(WebhookEvent.objects.filter(organization_id=org), None,
+                                                   needles).delete()[0]
 
     keys = [key for person in people for keys_of in CACHE_KEYS for key in keys_of(person)]
     if keys:

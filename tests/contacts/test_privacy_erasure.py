@@ -115,6 +115,16 @@ def media(tmp_path, settings):
 def build_person(world):
     """The person, present everywhere a CRM keeps people."""
     admin = fresh(world.admin)
+    # Everything that copies a person's data elsewhere is switched on: webhooks (the outbox keeps
+    # payloads), sensitive custom fields (encrypted) and encrypted phone numbers.
+    from crm import webhooks
+    from crm.models import WEBHOOK_EVENT_TYPES
+    from contacts.services import apply_preset, set_phone_encryption
+
+    webhooks.create_endpoint(organization_id=world.org.pk, url="http://127.0.0.1:9/hook",
+                             event_types=list(WEBHOOK_EVENT_TYPES))
+    apply_preset(world.org, "healthcare")
+    set_phone_encryption(world.org, encrypt=True, inline=True)
     api = APIClient()
     api.force_authenticate(admin)
     created = api.post("/api/contacts/", {"first_name": "Zeb", "last_name": LAST, "email": EMAIL,
@@ -126,7 +136,12 @@ def build_person(world):
                   {"phone": "+1 415 555 0142", "description": f"Call {NAME} on (415) 555-0142"}):
         response = api.patch(f"/api/contacts/{pk}/", patch, format="json")
         assert response.status_code == 200, response.content
+    response = api.patch(f"/api/contacts/{pk}/", {"custom_fields": {"medical_notes": f"{NAME}: allergic",
+                                                                     "insurance_provider": "Acme Health"}},
+                         format="json")
+    assert response.status_code == 200, response.content
     contact = Contact.objects.get(pk=pk)
+    assert contact.custom_fields["medical_notes"].startswith(NAME)
 
     record_consent(contact=contact, channel="sms", status="granted", source="web_form",
                    evidence=f"{NAME} ticked the box, {EMAIL}")
@@ -187,7 +202,11 @@ def test_erasure_leaves_nothing_of_the_person(world, media, caplog):
     try:
         # Before: the person is in the dump and in files (the test can fail).
         before = dump_database()
-        assert {EMAIL, E164, NAME} <= set(holds_person(before))
+        assert {EMAIL, NAME} <= set(holds_person(before))
+        sealed = " ".join(decrypted_tokens(before))  # encrypted at rest, yet decryptable: counts too
+        assert f"{NAME}: allergic" in sealed and E164 in sealed
+        from crm.models import WebhookEvent
+        assert WebhookEvent.objects.filter(object_type="contact", object_id=contact.pk).exists()
         assert any(holds_person(file_text(p)) for p in media_files())
 
         admin = fresh(world.admin)
