@@ -78,6 +78,10 @@ class SealedJSONField(EncryptedTextField):
         return self.to_python(value)
 
 
+# Every Fernet token starts with its version byte and timestamp, base64: "gAAAAA".
+FERNET_PREFIX = "gAAAAA"
+
+
 class SealedCharField(EncryptedCharField):
     """A short string (a phone number) stored as a Fernet token; NULL when empty."""
 
@@ -100,6 +104,9 @@ class SealedCharField(EncryptedCharField):
             return ""
         if isinstance(value, SealedStr):
             return value
+        if not str(value).startswith(FERNET_PREFIX):
+            # The plain number contacts.phones.seal() put on an instance before its first save.
+            return SealedStr(value)
         sealed = SealedStr(self.f.decrypt(value.encode()).decode())
         sealed.ciphertext = value
         return sealed

@@ -237,3 +237,19 @@ def test_company_merge(world, endpoint):
     merge(world.admin, "company", keep.pk, [gone.pk])
     merged = last("company.merged")
     assert merged.object_id == gone.pk and merged.payload["changes"]["merged_into_id"]["new"] == keep.pk
+
+
+def test_encrypted_columns_are_never_sent_and_a_score_change_alone_is_no_event(world, endpoint):
+    from contacts.services import apply_preset, set_phone_encryption
+
+    apply_preset(world.org, "healthcare")
+    set_phone_encryption(world.org, encrypt=True, inline=True)
+    contact = make_contact(world, mobile="+14155550142", custom_fields={"medical_notes": "Allergic to nuts"})
+    sent = last("contact.created").payload["object"]
+    assert not {"custom_fields_sealed", "phone_sealed", "mobile_sealed", "phone_hash", "mobile_hash"} & set(sent)
+    assert "Allergic" not in str(sent) and "4155550142" not in str(sent)
+    count = len(events())
+    Contact.objects.filter(pk=contact.pk).update(score=77)  # as the scoring worker writes it
+    assert len(events()) == count
+    update_contact(contact=contact, data={"job_title": "CTO"}, actor=world.admin)
+    assert last("contact.updated").payload["changes"] == {"job_title": {"old": "", "new": "CTO"}}
