@@ -374,6 +374,16 @@ def nightly(*, send_options=None) -> list[int]:
 def save_model(model: ScoringModel, *, actor=None, send_options=None):
     """Store new weights and rescore the organization (a job)."""
     with transaction.atomic():
+        if model.pk is None:
+            # Two admins saving an organization's first weights at once: the second one updates
+            # the row the first created (the organization row serializes them).
+            from crm.models import Organization
+
+            list(Organization.objects.select_for_update().filter(pk=model.organization_id).values_list("pk"))
+            existing = ScoringModel.objects.filter(organization_id=model.organization_id).values_list(
+                "pk", "created_at").first()
+            if existing:
+                (model.pk, model.created_at), model._state.adding = existing, False
         model.save()
         return start_recompute(model.organization_id, reason="weights", actor=actor, send_options=send_options)
 

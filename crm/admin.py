@@ -3,7 +3,9 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
 from crm.admin_base import NotFoundOutsideScopeMixin, OrgAdmin, ReadOnlyAdminMixin, organization_id_for
-from crm.models import CustomFieldDefinition, Job, JobItem, Membership, Organization, Tag, Team, User
+from crm.models import (
+    CustomFieldDefinition, Job, JobItem, Membership, Organization, Tag, Team, User, WebhookDelivery, WebhookEndpoint,
+)
 from crm.resources import resource_for
 
 
@@ -129,3 +131,29 @@ class JobItemAdmin(ReadOnlyAdminMixin, OrgAdmin):
     list_filter = ["outcome"]
     search_fields = ["=job__id", "=object_id"]
     raw_id_fields = ["job"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """Managed on Settings › Webhooks (URL checks, the secret shown once); staff look here."""
+
+    list_display = ["url", "is_active", "consecutive_failures", "last_success_at", "last_failure_at", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "description"]
+    exclude = ["secret"]
+
+    def has_import_permission(self, request):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, OrgAdmin):
+    """The delivery log: each event to each endpoint, its attempts and the last answer."""
+
+    list_display = ["endpoint", "event", "status", "attempts", "response_status", "last_attempt_at"]
+    list_select_related = ["endpoint", "event"]
+    list_filter = ["status"]
+    raw_id_fields = ["endpoint", "event"]
+
+    def has_import_permission(self, request):
+        return False

@@ -295,3 +295,14 @@ def test_beat_runs_the_queue_every_minute_and_the_recompute_nightly(world):
     assert Contact.objects.get(pk=person.pk).score == 15
     job_ids = tasks.nightly_rescore.apply().get()
     assert Job.objects.filter(pk__in=job_ids, organization=world.org, kind=scoring.JOB_KIND).exists()
+
+
+def test_first_weights_saved_twice_update_one_row(world):
+    from contacts.models import ScoringModel
+    from contacts.scoring import save_model
+
+    first, second = ScoringModel.for_organization(world.org.pk), ScoringModel.for_organization(world.org.pk)
+    first.half_life_days, second.half_life_days = 10, 20
+    for model in (first, second):
+        save_model(model, actor=world.admin)
+    assert list(ScoringModel.objects.filter(organization=world.org).values_list("half_life_days", flat=True)) == [20]

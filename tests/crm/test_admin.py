@@ -90,6 +90,15 @@ def populate(org, owner, marker, n=3):
 
     PrivacyRequest.objects.create(organization=org, kind="export", contact_id=contacts[0].pk, requested_by=owner)
     ErasureTombstone.objects.create(organization=org, kind="email", digest=f"{marker.lower():0>64}"[-64:])
+    # Webhooks: an endpoint and one delivery in its log.
+    from crm import webhooks
+    from crm.models import WebhookDelivery, WebhookEvent
+
+    endpoint = webhooks.create_endpoint(organization_id=org.pk, url=f"http://127.0.0.1:9/{marker.lower()}",
+                                        event_types=["contact.updated"], description=f"{marker} hook")
+    event = WebhookEvent.objects.create(organization=org, type="contact.updated", object_type="contact",
+                                        object_id=contacts[0].pk, payload={"object": {"id": contacts[0].pk}})
+    WebhookDelivery.objects.create(organization=org, endpoint=endpoint, event=event)
     return contacts
 
 
