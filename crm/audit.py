@@ -44,7 +44,9 @@ _LABELS = {"sms_consent": "SMS consent", "email_consent": "Email consent", "call
            # Encrypted columns (crm.encryption): the history shows them decrypted, to who may see the record.
            "custom_fields_sealed": "Custom fields (encrypted)", "phone_sealed": "Phone", "mobile_sealed": "Mobile"}
 _QUIET_FIELDS = {"updated_at", "created_at", "display_name", "search_name", "search_name_rev", "company_name",
-                 "phone_digits", "embedding", "organization", "id"}
+                 "phone_digits", "embedding", "organization", "id",
+                 # Enrichment bookkeeping (provenance, provider states): the enriched fields show themselves.
+                 "enrichment", "ai_insights"}
 
 
 def _show(field, value, names: dict) -> str:

@@ -47,14 +47,17 @@ class SealedStr(str):
     ciphertext: str = ""
 
 
-class SealedJSONField(EncryptedTextField):
-    """A dict stored as one Fernet token of its JSON (keys and types included); NULL when empty."""
+class _SealedColumn:
+    """A column the model fills from another field: NULL when empty, never in a form."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("null", True)
-        kwargs.setdefault("blank", True)
-        kwargs.setdefault("editable", False)
+        for key, value in (("null", True), ("blank", True), ("editable", False)):
+            kwargs.setdefault(key, value)
         super().__init__(*args, **kwargs)
+
+
+class SealedJSONField(_SealedColumn, EncryptedTextField):
+    """A dict stored as one Fernet token of its JSON (keys and types included); NULL when empty."""
 
     def get_prep_value(self, value):
         if not value:
@@ -82,14 +85,11 @@ class SealedJSONField(EncryptedTextField):
 FERNET_PREFIX = "gAAAAA"
 
 
-class SealedCharField(EncryptedCharField):
+class SealedCharField(_SealedColumn, EncryptedCharField):
     """A short string (a phone number) stored as a Fernet token; NULL when empty."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 255)
-        kwargs.setdefault("null", True)
-        kwargs.setdefault("blank", True)
-        kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
     def get_prep_value(self, value):
