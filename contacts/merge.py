@@ -744,6 +744,8 @@ def undo(user, merge: Merge, *, source="web") -> Merge:
                         _delete_row(model, op["pk"])
                 if locked.kind == Merge.Kind.COMPANY and linked:
                     refresh_company_names(contact_ids=linked)
+                if locked.kind == Merge.Kind.CONTACT:
+                    _keep_later_activity_dates(locked.survivor_id, since=locked.created_at)
         except IntegrityError as exc:
             raise MergeConflict([f"A row added since the merge takes the place of one the undo would put back "
                                  f"({_constraint_message(exc)})."]) from None
@@ -754,6 +756,23 @@ def undo(user, merge: Merge, *, source="web") -> Merge:
         locked.save(update_fields=["undone_at", "undone_by", "updated_at"])
     merge.refresh_from_db()
     return merge
+
+
+def _keep_later_activity_dates(survivor_id: int, *, since) -> None:
+    """The undo put the survivor's last activity/contact dates back as they were before the
+    merge; activities logged on it since then still count (GREATEST ignores NULLs)."""
+    from django.db.models import Max, Q, Value
+    from django.db.models.functions import Greatest
+
+    from activities.models import Activity
+
+    dates = Activity.objects.filter(contact_id=survivor_id, status=Activity.Status.DONE,
+                                    created_at__gt=since).aggregate(
+        last_activity_at=Max("occurred_at"),
+        last_contacted_at=Max("occurred_at", filter=Q(type__in=Activity.CONTACT_TYPES)))
+    updates = {column: Greatest(column, Value(when)) for column, when in dates.items() if when}
+    if updates:
+        Contact.all_objects.filter(pk=survivor_id).update(**updates)
 
 
 def _linked_contacts(merge) -> list[int]:

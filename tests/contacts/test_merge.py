@@ -349,3 +349,16 @@ def test_undo_keeps_later_edits_of_moved_rows(world, pair):
     merging.undo(fresh(world.alice), record)
     call = Activity.objects.get(pk=pair.call.pk)
     assert (call.contact_id, call.subject) == (pair.ann.pk, "Call, notes added later")
+
+
+def test_undo_keeps_the_survivors_later_activity_dates(world, pair):
+    from activities.services import log_activity
+
+    record = merging.merge(fresh(world.alice), "contact", pair.anna.pk, [pair.ann.pk])
+    before = Contact.all_objects.get(pk=pair.anna.pk).last_activity_at
+    later = log_activity(organization_id=world.org.pk, actor=world.alice, data={
+        "contact": Contact.objects.get(pk=pair.anna.pk), "type": "call", "subject": "Follow-up after the merge"})
+    merging.undo(fresh(world.alice), record)
+    anna = Contact.all_objects.get(pk=pair.anna.pk)
+    assert anna.last_activity_at == anna.last_contacted_at == later.occurred_at
+    assert before is None or later.occurred_at > before
