@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.serializers import StrictInputMixin
-from crm.api.views import check_query_params
+from crm.api.views import IsOrganizationAdmin, check_query_params
 from crm.models import CustomFieldDefinition, Organization
 from crm.permissions import Scope
 
-
-class IsOrganizationAdmin(BasePermission):
-    def has_permission(self, request, view):
-        scope = Scope.of(request.user)
-        if scope is None:
-            raise PermissionDenied("Your account does not belong to an organization.")
-        if not scope.is_admin:
-            raise PermissionDenied("Only organization admins manage the encryption settings.")
-        return True
 
 
 class ConversionJobSerializer(serializers.Serializer):
@@ -53,6 +43,7 @@ class EncryptionSettingsView(APIView):
     turn phone encryption on or off (202 with the conversion job while it runs). Org admins only."""
 
     permission_classes = [IsAuthenticated, IsOrganizationAdmin]
+    admin_manages = "the encryption settings"
 
     def _render(self, organization_id, status=200):
         from contacts import reseal

@@ -72,6 +72,19 @@ class IsOrganizationMember(BasePermission):
         return True
 
 
+class IsOrganizationAdmin(BasePermission):
+    """Org admins only (403 for everyone else); the view names what they manage in
+    `admin_manages`, e.g. "webhooks"."""
+
+    def has_permission(self, request, view):
+        scope = Scope.of(request.user)
+        if scope is None:
+            raise PermissionDenied("Your account does not belong to an organization.")
+        if not scope.is_admin:
+            raise PermissionDenied(f"Only organization admins manage {getattr(view, 'admin_manages', 'this')}.")
+        return True
+
+
 class OrgFilterBackend(DjangoFilterBackend):
     """The view's FilterSet (shared with the pages), with every query parameter accounted for:
     unknown ones and invalid values are a 400 naming the parameter."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from crm import webhooks
 from crm.api.serializers import OrgSerializer
-from crm.api.views import LIST_PARAMS, OrgViewSet, sorts
+from crm.api.views import LIST_PARAMS, IsOrganizationAdmin, OrgViewSet, sorts
 from crm.models import WEBHOOK_EVENT_TYPES, WebhookDelivery, WebhookEndpoint
-from crm.permissions import CHANGE, Scope
+from crm.permissions import CHANGE
 
 
 class WebhookEndpointSerializer(OrgSerializer):
@@ -61,21 +61,11 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
                   "response_status", "response_excerpt", "error", "duration_ms", "created_at"]
 
 
-class IsOrganizationAdmin:
-    def has_permission(self, request, view):
-        scope = Scope.of(request.user)
-        if scope is None or not scope.is_admin:
-            raise PermissionDenied("Only organization admins manage webhooks.")
-        return True
-
-    def has_object_permission(self, request, view, obj):
-        return True
-
-
 class WebhookEndpointViewSet(OrgViewSet):
     """Webhook endpoints of the organization (org admins only)."""
 
     queryset = WebhookEndpoint.objects.all()
+    admin_manages = "webhooks"
     serializer_class = WebhookEndpointSerializer
     filterset_class = None
     orderings = sorts(created="created_at")

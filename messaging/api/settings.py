@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.serializers import StrictInputMixin
-from crm.api.views import check_query_params
+from crm.api.views import IsOrganizationAdmin, check_query_params
 from crm.models import Organization
 from crm.permissions import Scope
 from messaging import org_settings
@@ -51,15 +50,6 @@ class MessagingSettingsSerializer(StrictInputMixin, serializers.ModelSerializer)
         return attrs
 
 
-class IsOrganizationAdmin(BasePermission):
-    def has_permission(self, request, view):
-        scope = Scope.of(request.user)
-        if scope is None:
-            raise PermissionDenied("Your account does not belong to an organization.")
-        if not scope.is_admin:
-            raise PermissionDenied("Only organization admins manage the messaging settings.")
-        return True
-
 
 class MessagingSettingsView(APIView):
     """The caller's organization's SMS backend, Twilio credentials (the auth token is write-only),
@@ -67,6 +57,7 @@ class MessagingSettingsView(APIView):
     Org admins only."""
 
     permission_classes = [IsAuthenticated, IsOrganizationAdmin]
+    admin_manages = "the messaging settings"
 
     def _render(self, request, row, status=200):
         organization = Organization.objects.get(pk=row.organization_id)
