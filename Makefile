@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test bench lock migrate clean-db stop-db
+.PHONY: install run test bench load lock migrate clean-db stop-db
 
 $(STAMP): requirements.lock requirements-model.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: install
 
 bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The load scenario (bench/load): 50 users against gunicorn and a Celery worker at 1M contacts.
+load: migrate
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 # Regenerate requirements.lock from pyproject.toml in a throwaway virtualenv.
 lock:
