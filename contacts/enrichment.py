@@ -102,7 +102,7 @@ class Provider:
     name = "provider"
     label = "Provider"
 
-    def enrich(self, contact) -> list[Finding]:  # pragma: no cover - interface
+    def enrich(self, contact) -> list[Finding]:
         raise NotImplementedError
 
 

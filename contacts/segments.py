@@ -406,7 +406,7 @@ def _clean_value(field, operator, value, context):
         from companies.models import Company
 
         return _ids(value, Company, context, "company")
-    raise _Invalid("Unsupported field.")  # pragma: no cover
+    raise _Invalid("Unsupported field.")
 
 
 def _clean_activity_extras(field, node) -> dict:
@@ -499,7 +499,7 @@ class _Compiler:
             return self.company(op, value)
         if kind == "activity_count":
             return self.activity_count(rule)
-        raise CriteriaError([("criteria", f"Unsupported field {rule['field']!r}.")])  # pragma: no cover
+        raise CriteriaError([("criteria", f"Unsupported field {rule['field']!r}.")])
 
     @staticmethod
     def text(column, op, value) -> Q:
