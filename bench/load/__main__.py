@@ -6,7 +6,7 @@ worker on this machine, in a database of 1,000,000 contacts.
 
 Creates `<name>_load` next to the configured database (or reuses a kept one with --reuse), seeds it
 with `seed_demo`, gives each simulated user an account of its own (45 reps and 5 managers, spread
-over the organizations) with an API token, starts gunicorn and a Celery worker against it (Redis
+over the organizations) with an API token, starts gunicorn and a Celery worker (2 processes, as `make run`) against it (Redis
 for the broker and the cache when it answers at 127.0.0.1:6379, as in production), runs locust
 headless with --users concurrent users (statistics reset once all have started), and prints
 throughput and p50/p95/p99 per request, the 5xx and the unexpected 4xx. The database is dropped
@@ -105,7 +105,7 @@ def report(prefix: str, status_file: Path, args) -> str:
     transport = sum(c for _, s, c in status["status"] if s == 0)
     unexpected_4xx = sum(c for _, s, c in status["unexpected"] if 400 <= s < 500)
     lines = [f"== Load: {args.users} concurrent users (reps and managers 9:1, one account each), {args.duration} s measured, "
-             f"gunicorn {args.web_workers} workers + 1 Celery worker, {args.contacts:,} contacts ==",
+             f"gunicorn {args.web_workers} workers + a Celery worker of 2 processes, {args.contacts:,} contacts ==",
              "",
              "| request | requests | req/s | p50 ms | p95 ms | p99 ms | failures |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -170,7 +170,7 @@ def main(argv=None):
              "--workers", str(args.web_workers), "--access-logfile", "/dev/null"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "crm", "worker", "--concurrency", "1", "--loglevel", "WARNING",
+            [sys.executable, "-m", "celery", "-A", "crm", "worker", "--concurrency", "2", "--loglevel", "WARNING",
              *(["-Q", env["CELERY_TASK_DEFAULT_QUEUE"]] if "CELERY_TASK_DEFAULT_QUEUE" in env else [])],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         _wait_http(f"http://127.0.0.1:{port}/healthz")

@@ -66,7 +66,8 @@ class Rep(Member):
     """A sales rep: search as you type, full-text search, the filtered list, a contact and its
     timeline, a logged call or note."""
     weight = 9
-    wait_time = between(1, 3)
+    # A rep reads what came back before the next step: 2 to 8 s between actions.
+    wait_time = between(2, 8)
     pool = REPS
 
     @task(5)
@@ -103,7 +104,7 @@ class Manager(Member):
     """A sales manager: imports a small file (upload, dry run, run, wait) and exports the team's
     contacts as CSV (start, wait, download)."""
     weight = 1
-    wait_time = between(5, 15)
+    wait_time = between(20, 40)
     pool = MANAGERS
 
     def _wait(self, url, name, done, timeout=300):
@@ -115,7 +116,7 @@ class Manager(Member):
             data = response.json()
             if done(data):
                 return data
-            time.sleep(1)
+            time.sleep(2)
         UNEXPECTED[(name + " (timed out)", 0)] += 1
         return None
 
