@@ -31,6 +31,31 @@ app = Celery("kith", task_cls=KithTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Work nobody is waiting for (enrichment, scoring, embeddings, recounts and purges) runs on a
+# queue of its own, `<default queue>.background`, with its own worker (Procfile), so an import,
+# export, bulk action, merge or SMS send someone started never waits behind a backlog of it.
+BACKGROUND_TASKS = frozenset({
+    "contacts.tasks.embed_pending", "contacts.tasks.run_embedding_backfill",
+    "contacts.tasks.enrich_contact", "contacts.tasks.run_enrichment_job",
+    "contacts.tasks.score_pending", "contacts.tasks.run_scoring_job", "contacts.tasks.nightly_rescore",
+    "contacts.tasks.purge_expired_exports", "contacts.tasks.purge_privacy", "contacts.tasks.purge_trash",
+    "crm.tasks.recount_tag_usage", "crm.tasks.recount_all_tag_usage", "crm.tasks.purge_webhook_events",
+})
+
+
+def background_queue() -> str:
+    return f"{app.conf.task_default_queue}.background"
+
+
+def route_task(name, args, kwargs, options, task=None, **kw):
+    """Celery router: background tasks to the background queue, the rest to the default queue."""
+    if name in BACKGROUND_TASKS:
+        return {"queue": background_queue()}
+    return None
+
+
+app.conf.task_routes = (route_task,)
+
 
 def _transient_db_errors():
     from django.db import InterfaceError, OperationalError

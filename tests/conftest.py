@@ -145,7 +145,7 @@ def worker(broker, tmp_path):
         env["SECRET_KEY"] = "test-only-secret-key-for-the-worker-process-0123456789"
     log = tmp_path / "worker.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queue, "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", f"{queue},{queue}.background", "--pool", "solo",
          "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         env=env, cwd=Path(__file__).resolve().parents[1], stdout=log.open("w"), stderr=subprocess.STDOUT,
     )

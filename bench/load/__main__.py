@@ -169,10 +169,12 @@ def main(argv=None):
             [sys.executable, "-m", "gunicorn", "crm.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", str(args.web_workers), "--access-logfile", "/dev/null"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "crm", "worker", "--concurrency", "2", "--loglevel", "WARNING",
-             *(["-Q", env["CELERY_TASK_DEFAULT_QUEUE"]] if "CELERY_TASK_DEFAULT_QUEUE" in env else [])],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        queue = env.get("CELERY_TASK_DEFAULT_QUEUE", "kith")
+        for queues, concurrency in ((queue, "2"), (f"{queue}.background", "1")):  # as the Procfile runs them
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queues, "--concurrency", concurrency,
+                 "--loglevel", "WARNING"],
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         prefix, status_file = str(work / "locust"), work / "status.json"
         ramp = int(args.users / args.spawn_rate) + 1

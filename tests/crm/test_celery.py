@@ -66,3 +66,20 @@ def test_tasks_default_to_late_ack_and_backoff_retries():
     assert OperationalError in recount_tag_usage.autoretry_for
     assert celery_app.conf.task_acks_late is True
     assert "recount-tag-usage" in celery_app.conf.beat_schedule
+
+
+def test_background_work_has_a_queue_of_its_own(settings):
+    """Enrichment, scoring, embeddings and purges go to `<default>.background`; what a person
+    started (import, export, bulk action, merge, SMS) stays on the default queue."""
+    from crm.celery import BACKGROUND_TASKS
+
+    celery_app.loader.import_default_modules()
+    assert BACKGROUND_TASKS <= set(celery_app.tasks), "a background task name that is not a task"
+    router = celery_app.amqp.router
+    default = celery_app.conf.task_default_queue
+    for name in BACKGROUND_TASKS:
+        assert router.route({}, name)["queue"].name == f"{default}.background"
+    for name in ("contacts.tasks.run_import_job", "contacts.tasks.run_export", "contacts.tasks.run_bulk_operation",
+                 "contacts.tasks.run_bulk_merge", "messaging.tasks.send_due_messages", "crm.tasks.deliver_webhooks"):
+        assert name in celery_app.tasks
+        assert router.route({}, name)["queue"].name == default
