@@ -64,3 +64,33 @@ def _transient_db_errors():
 
 
 KithTask.autoretry_for = KithTask.autoretry_for + _transient_db_errors()
+
+
+def _django_logging(**kwargs):
+    """Workers and beat log through Django's LOGGING (format, request ids, masks), not Celery's own."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+def _start_heartbeat(**kwargs):
+    from crm.health import start_worker_heartbeat
+
+    start_worker_heartbeat()
+
+
+def _connect_signals():
+    from celery import signals
+
+    from crm import logs
+
+    signals.setup_logging.connect(_django_logging, weak=False)
+    signals.before_task_publish.connect(logs.on_before_task_publish, weak=False, dispatch_uid="kith_request_id")
+    signals.task_prerun.connect(logs.on_task_prerun, weak=False, dispatch_uid="kith_request_id_prerun")
+    signals.task_postrun.connect(logs.on_task_postrun, weak=False, dispatch_uid="kith_request_id_postrun")
+    signals.worker_ready.connect(_start_heartbeat, weak=False, dispatch_uid="kith_worker_heartbeat")
+
+
+_connect_signals()

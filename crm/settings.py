@@ -109,6 +109,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A request id for the response header and every log line (crm.logs); first, so all see it.
+    "crm.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -257,6 +259,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
+# Health (crm.health, /healthz): workers write a heartbeat this often; one older than
+# KITH_WORKER_STALE_SECONDS makes the health "degraded". The broker check gives up after the timeout.
+KITH_WORKER_HEARTBEAT_SECONDS = env_int("KITH_WORKER_HEARTBEAT_SECONDS", 30)
+KITH_WORKER_STALE_SECONDS = env_int("KITH_WORKER_STALE_SECONDS", 120)
+KITH_HEALTH_BROKER_TIMEOUT = float(os.environ.get("KITH_HEALTH_BROKER_TIMEOUT", "2"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 from celery.schedules import crontab  # noqa: E402
 
@@ -398,18 +405,15 @@ SPECTACULAR_SETTINGS = {
                             "ConsentSourceEnum": "contacts.models.ConsentEvent.Source"},
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Our own loggers mask email addresses and phone numbers (crm.logmask).
-    "filters": {"mask_pii": {"()": "crm.logmask.MaskPII"}},
-    "loggers": {"pgserver": {"level": "WARNING"},
-                **{name: {"filters": ["mask_pii"]} for name in (
-                    "kith", "kith.sms", "kith.audit", "kith.privacy", "crm.jobs", "contacts.imports",
-                    "contacts.semantic")}},
-}
+# Logs (crm.logs): one console handler; request ids on every line; LOG_FORMAT json (one JSON
+# object a line, the default in production) or text. Our own loggers mask email addresses and
+# phone numbers (crm.logmask).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text")
+from crm.logs import logging_settings  # noqa: E402
+
+LOGGING = logging_settings(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"), (
+    "kith", "kith.sms", "kith.audit", "kith.privacy", "kith.request", "kith.health", "crm.jobs", "contacts.imports",
+    "contacts.semantic"))
 
 # Production hardening: on when KITH_PUBLIC_URL is set and DEBUG is off.
 if PRODUCTION:

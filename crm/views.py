@@ -1,11 +1,12 @@
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 
 from activities.tasks_page import open_tasks
 from companies.models import Company
 from contacts.models import Contact
+from crm import health
 from crm.permissions import Scope
 
 
@@ -26,7 +27,8 @@ def home(request):
     return render(request, "crm/home.html", {"membership": membership, "stats": stats, "recent_contacts": recent})
 
 
+@never_cache
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """Web, database, broker and worker health (crm.health): no login, no data, one query."""
+    body, status = health.report()
+    return JsonResponse(body, status=status)

@@ -100,4 +100,7 @@ def test_unknown_page_is_a_styled_404(client, world):
 
 
 def test_healthz(client, db):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    # Without a worker heartbeat the health is degraded but still 200 (tests/crm/test_health.py).
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] in {"ok", "degraded"}
