@@ -264,6 +264,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 KITH_WORKER_HEARTBEAT_SECONDS = env_int("KITH_WORKER_HEARTBEAT_SECONDS", 30)
 KITH_WORKER_STALE_SECONDS = env_int("KITH_WORKER_STALE_SECONDS", 120)
 KITH_HEALTH_BROKER_TIMEOUT = float(os.environ.get("KITH_HEALTH_BROKER_TIMEOUT", "2"))
+# Load balancers probe /healthz over plain http on the internal address: no redirect to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 from celery.schedules import crontab  # noqa: E402
 

@@ -121,3 +121,11 @@ def test_database_down_is_503():
                                  "latency_ms": parts["database"]["latency_ms"]}
     assert parts["broker"]["status"] == "ok" and parts["web"]["status"] == "ok"
     assert "secret" not in json.dumps(out["body"]) and str(port) not in json.dumps(out["body"])
+
+
+def test_health_is_not_redirected_to_https(client, db, settings):
+    """Production redirects http to https; the load balancer's plain-http probe still gets an answer."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/login/").status_code == 301
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
