@@ -54,7 +54,8 @@ def fingerprint(url: str) -> dict[str, str]:
         result = {table: conn.execute(
             f'SELECT count(*) || \':\' || md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) '
             f'FROM "{table}" t').fetchone()[0] for table in tables}
-        for name, value in conn.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"):
+        sequences = "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"
+        for name, value in conn.execute(sequences):
             result[f"sequence {name}"] = str(value)
     return result
 

@@ -176,3 +176,14 @@ def test_a_request_and_the_task_it_starts_log_the_same_id(world, web, json_worke
     assert task_lines, json_worker["log"].read_text()[-3000:]
     assert {r["request_id"] for r in task_lines} == {request_id}
     assert any("succeeded" in r["message"] for r in task_lines)
+
+
+def test_log_format_is_json_or_text():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from crm.logs import logging_settings
+
+    assert logging_settings("json", "INFO", ())["handlers"]["console"]["formatter"] == "json"
+    assert logging_settings("text", "INFO", ())["handlers"]["console"]["formatter"] == "text"
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT='xml' is not a log format"):
+        logging_settings("xml", "INFO", ())
