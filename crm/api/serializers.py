@@ -273,7 +273,10 @@ class TokenRequestSerializer(StrictInputMixin, serializers.Serializer):
 
     def validate(self, attrs):
         # The user model signs in by email (USERNAME_FIELD); inactive users are refused by the backend.
-        user = authenticate(self.context.get("request"), email=attrs["email"], password=attrs["password"])
+        # Django's own request (not DRF's wrapper), so a lockout django-axes flags on it is answered
+        # by its middleware (429, crm.lockout).
+        request = self.context.get("request")
+        user = authenticate(getattr(request, "_request", request), email=attrs["email"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to sign in with this email and password."]}, code="authorization")
