@@ -120,6 +120,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Members of an organization that requires two-factor sign-in enrol before anything else.
+    "crm.twofactor.TwoFactorRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Dates in the member's own time zone (when they set one).
     "activities.middleware.MemberTimezoneMiddleware",
