@@ -19,9 +19,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 def watch(page) -> list[str]:
     problems: list[str] = []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error" or "Content Security Policy" in msg.text else None)
+    # (The browser's own /favicon.ico request on pages without an icon, the admin's, is not ours.)
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text} {msg.location.get('url')}")
+            if (msg.type == "error" or "Content Security Policy" in msg.text)
+            and not (msg.location.get("url") or "").endswith("/favicon.ico") else None)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
     # Violations are also reported as DOM events: count them from inside the page.
     page.add_init_script("""window.__csp = [];
         document.addEventListener('securitypolicyviolation',
