@@ -41,11 +41,13 @@ class UserAdmin(NotFoundOutsideScopeMixin, DjangoUserAdmin):
     list_filter = ["is_staff", "is_superuser", "is_active", "membership__role"]
     search_fields = ["email", "full_name"]
     inlines = [MembershipInline]
+    readonly_fields = ["totp_confirmed_at"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("full_name",)}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
+        ("Two-factor sign-in", {"fields": ("totp_confirmed_at",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 

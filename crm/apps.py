@@ -14,7 +14,11 @@ class CrmConfig(AppConfig):
         from companies.models import Company
         from contacts.models import Contact
         from contacts.signals import contact_erasing
-        from crm import webhooks
+        from django.contrib.auth.signals import user_logged_in
+
+        from crm import twofactor, webhooks
+
+        user_logged_in.connect(twofactor.flag_enrolment, dispatch_uid="twofactor_flag_enrolment")
 
         for model in (Contact, Company, Activity):
             post_save.connect(webhooks.on_tracked_write, sender=model, dispatch_uid=f"webhooks_save_{model.__name__}")

@@ -59,12 +59,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    # Two-factor sign-in (crm.twofactor): the TOTP secret, encrypted at rest; on once confirmed.
+    totp_secret = EncryptedCharField(max_length=64, blank=True, null=True, editable=False)
+    totp_confirmed_at = models.DateTimeField("two-factor sign-in since", null=True, blank=True, editable=False)
+    # The time step of the last code accepted: a code is good once (no replay).
+    totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    # One-time recovery codes, hashed like passwords; a used one is removed.
+    totp_recovery_codes = models.JSONField(default=list, blank=True, editable=False)
 
     objects = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_confirmed_at is not None and bool(self.totp_secret)
 
     class Meta:
         ordering = ["email"]
@@ -105,6 +116,12 @@ class Organization(models.Model):
     encrypt_phone_numbers = models.BooleanField(
         default=False, help_text="Store contact phone and mobile numbers encrypted. They are then found by the "
                                  "exact number only, not by part of it.")
+
+    # Members must sign in with a second factor; those without one are sent to enrol (crm.twofactor).
+    require_two_factor = models.BooleanField(
+        "require two-factor sign-in", default=False,
+        help_text="Every member signs in with a code from an authenticator app. Members who have not set it "
+                  "up are asked to before they can use Kith.")
 
     class Meta:
         ordering = ["name"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 from pathlib import Path
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
+    "axes",
     "crm",
     "companies",
     "contacts",
@@ -112,18 +114,24 @@ MIDDLEWARE = [
     # A request id for the response header and every log line (crm.logs); first, so all see it.
     "crm.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Members of an organization that requires two-factor sign-in enrol before anything else.
+    "crm.twofactor.TwoFactorRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Dates in the member's own time zone (when they set one).
     "activities.middleware.MemberTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user and URL on every audit row written during a request.
     "crm.audit.AuditContextMiddleware",
+    # Locked-out sign-ins answer 429 (AXES_* below); last, as django-axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -174,6 +182,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out email + address before the password is even checked.
+    "crm.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -309,7 +319,12 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # Contact imports: the largest file accepted (enough for 1,048,576 rows of 20 columns).
 KITH_IMPORT_MAX_BYTES = env_int("KITH_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Uploads past this size are streamed to a temporary file, not held in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("KITH_FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+# A request body other than file uploads (form fields, JSON) larger than this is refused (400),
+# as is a form with more fields, or more files, than these.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("KITH_DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("KITH_DATA_UPLOAD_MAX_NUMBER_FIELDS", 2000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("KITH_DATA_UPLOAD_MAX_NUMBER_FILES", 20)
 # Export download links (and the files behind them) expire this long after the export finished.
 KITH_EXPORT_TTL_SECONDS = env_int("KITH_EXPORT_TTL_SECONDS", 86400)
 # Contacts per export step (one transaction, one part file, one heartbeat).
@@ -416,6 +431,56 @@ from crm.logs import logging_settings  # noqa: E402
 LOGGING = logging_settings(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"), (
     "kith", "kith.sms", "kith.audit", "kith.privacy", "kith.request", "kith.health", "crm.jobs", "contacts.imports",
     "contacts.semantic"))
+
+# Security headers on every response (SecurityMiddleware, XFrameOptionsMiddleware, CSPMiddleware).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Our pages load scripts, styles, fonts and images from our own origin only: no inline scripts,
+# no eval (htmx runs with allowEval off, see base.html), images also as data: URLs (QR codes).
+# Inline style attributes stay allowed (progress bars, chart heights, indentation depth).
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Sessions and CSRF: cookies out of reach of scripts and of cross-site requests; a session ends
+# this many seconds after sign-in (KITH_SESSION_AGE); both cookies HTTPS-only in production.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("KITH_SESSION_AGE", 12 * 3600)
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+
+# Sign-in lockout (django-axes): after KITH_LOGIN_FAILURE_LIMIT failed sign-ins for one email from
+# one address, that pair is refused for KITH_LOGIN_COOLOFF_MINUTES (429 with Retry-After), on the
+# sign-in page and on POST /api/auth/token/ alike. A successful sign-in resets the count.
+AXES_ENABLED = env_bool("KITH_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("KITH_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("KITH_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "crm.lockout.username_of"
+AXES_LOCKOUT_CALLABLE = "crm.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_IPWARE_PROXY_COUNT = env_int("KITH_PROXY_COUNT", 0) or None
+AXES_VERBOSE = False
 
 # Production hardening: on when KITH_PUBLIC_URL is set and DEBUG is off.
 if PRODUCTION:

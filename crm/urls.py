@@ -3,13 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from contacts import views_search
-from crm import views, views_dashboard
-from crm.forms import EmailAuthenticationForm
+from crm import views, views_account, views_dashboard
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=EmailAuthenticationForm), name="login"),
+    path("login/", views_account.SignInView.as_view(), name="login"),
+    path("login/code/", views_account.login_code, name="login_code"),
+    path("account/two-factor/", views_account.two_factor, name="two_factor"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from crm import views_account
 from crm import views_settings as views
 from crm import views_webhooks as webhooks
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("members/<int:pk>/deactivate/", views.member_deactivate, name="settings_member_deactivate"),
     path("members/<int:pk>/reactivate/", views.member_reactivate, name="settings_member_reactivate"),
     path("members/<int:pk>/resend-invite/", views.member_resend_invite, name="settings_member_resend"),
+    path("security/", views_account.security_settings, name="settings_security"),
     path("teams/", views.teams, name="settings_teams"),
     path("teams/<int:pk>/", views.team_edit, name="settings_team"),
     path("teams/<int:pk>/delete/", views.team_delete, name="settings_team_delete"),

@@ -25,6 +25,7 @@ from phonenumber_field import modelfields, serializerfields
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
+from crm import twofactor
 from crm.models import CustomFieldDefinition, Organization, Tag, Team, User
 from crm.permissions import CHANGE, VIEW, Role, Scope
 from crm.querysets import OrgQuerySet
@@ -270,13 +271,30 @@ class CustomFieldDefinitionSerializer(OrgSerializer):
 class TokenRequestSerializer(StrictInputMixin, serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+    totp = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=20,
+        help_text="The current code of the authenticator app (or a recovery code), for accounts with "
+                  "two-factor sign-in.")
 
     def validate(self, attrs):
         # The user model signs in by email (USERNAME_FIELD); inactive users are refused by the backend.
-        user = authenticate(self.context.get("request"), email=attrs["email"], password=attrs["password"])
+        # Django's own request (not DRF's wrapper), so a lockout django-axes flags on it is answered
+        # by its middleware (429, crm.lockout).
+        request = self.context.get("request")
+        user = authenticate(getattr(request, "_request", request), email=attrs["email"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to sign in with this email and password."]}, code="authorization")
+        if user.has_two_factor:
+            if not attrs.get("totp"):
+                raise serializers.ValidationError(
+                    {"totp": ["This account uses two-factor sign-in: give the current code from the authenticator "
+                              "app (or a recovery code) as totp."]}, code="required")
+            if not twofactor.verify(user, attrs["totp"]):
+                twofactor.count_failure(request, user)
+                raise serializers.ValidationError({"totp": [twofactor.WRONG_CODE]}, code="authorization")
+        elif twofactor.required_for(user):
+            raise PermissionDenied(twofactor.ENROL_FIRST)
         attrs["user"] = user
         return attrs
 

@@ -58,4 +58,31 @@
     if (next < 0) { box.querySelector("input").focus(); return; }
     items[Math.min(next, items.length - 1)].focus();
   });
+
+  // Forms marked data-confirm="question" ask first (htmx forms use hx-confirm; htmx has already
+  // taken over their submit when this runs).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.matches("form[data-confirm]")) return;
+    if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+  });
+
+  // Selects marked data-autosubmit submit their form when changed.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]") && event.target.form) event.target.form.requestSubmit();
+  });
+
+  // Links marked data-current-query take the page's current query string (lists filtered in place).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-current-query]");
+    if (link) link.search = window.location.search;
+  });
+
+  // The contact filters start folded on narrow screens unless some are in use.
+  function foldFilters() {
+    var panel = document.querySelector("details[data-fold-narrow]");
+    if (panel && window.matchMedia("(max-width: 960px)").matches) panel.open = false;
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", foldFilters);
+  else foldFilters();
 })();
