@@ -129,7 +129,13 @@ class KeysetListView(LoginRequiredMixin, View):
                                  for name, errors in filterset.errors.items()]
             queryset = filterset.qs
         queryset = self.filter_queryset(queryset)
-        page_size = page_size_from(request.GET.get("per_page"))
+        per_page = request.GET.get("per_page")
+        if per_page not in (None, "") and page_size_from(per_page, default=0) == 0:
+            # An edited link (?per_page=100000) is told the choices, not silently given another size.
+            return bad_request(request, f"Rows per page (per_page): choose {', '.join(map(str, PAGE_SIZES[:-1]))} "
+                                        f"or {PAGE_SIZES[-1]}; the most is {PAGE_SIZES[-1]}.",
+                               title="Unknown page size")
+        page_size = page_size_from(per_page)
         paginator = KeysetPaginator(queryset, sort, page_size=page_size, namespace=self.namespace,
                                     sort_name=ordering)
         try:
