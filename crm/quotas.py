@@ -41,7 +41,7 @@ class QuotaExceeded(Exception):
 class Quota:
     name: str        # "imports", "exports", "sms"
     label: str       # "Import", "Export", "SMS" (starts the message)
-    unit: str        # what is counted, for the message: "imports", "messages"
+    unit: str        # what is counted, for the message ("messages"; "" when it goes without saying)
     user_setting: str
     org_setting: str
 
@@ -118,9 +118,9 @@ class _SmsQuota(Quota):
         return sorted(rows)
 
 
-IMPORTS = _ImportQuota("imports", "Import", "imports", "KITH_QUOTA_IMPORTS_PER_HOUR",
+IMPORTS = _ImportQuota("imports", "Import", "", "KITH_QUOTA_IMPORTS_PER_HOUR",
                        "KITH_QUOTA_IMPORTS_PER_HOUR_ORG")
-EXPORTS = _ExportQuota("exports", "Export", "exports", "KITH_QUOTA_EXPORTS_PER_HOUR",
+EXPORTS = _ExportQuota("exports", "Export", "", "KITH_QUOTA_EXPORTS_PER_HOUR",
                        "KITH_QUOTA_EXPORTS_PER_HOUR_ORG")
 SMS = _SmsQuota("sms", "SMS", "messages", "KITH_QUOTA_SMS_PER_HOUR", "KITH_QUOTA_SMS_PER_HOUR_ORG")
 QUOTAS = (IMPORTS, EXPORTS, SMS)
@@ -151,6 +151,7 @@ def check(user, quota: Quota, cost: int = 1) -> None:
     since = now - WINDOW
     scope = Scope.of(user)
     organization_id = scope.organization_id if scope is not None else None
+    per_hour = f"{{:,}}{' ' + quota.unit if quota.unit else ''} per hour"
     for limit, who, whose in ((per_user, {"user": user}, "your"),
                               (per_org, {"organization_id": organization_id}, "your organization's")):
         if not limit or (whose != "your" and organization_id is None):
@@ -160,12 +161,12 @@ def check(user, quota: Quota, cost: int = 1) -> None:
             continue
         if cost > limit:
             wait = int(WINDOW.total_seconds())
-            message = (f"{quota.label} limit: {limit:,} {quota.unit} per hour ({whose} limit), and this would "
+            message = (f"{quota.label} limit: {per_hour.format(limit)} ({whose} limit), and this would "
                        f"send {cost:,}. Choose fewer contacts.")
         else:
             wait = _wait(quota.entries(since, **who), used, cost, limit, now)
             scope = "" if whose == "your" else " for your organization"
-            message = (f"{quota.label} limit reached{scope}: {limit:,} {quota.unit} per hour. "
+            message = (f"{quota.label} limit reached{scope}: {per_hour.format(limit)}. "
                        f"Try again in {_in_words(wait)}.")
             if cost > 1:
                 message = message.replace(". Try", f" ({used:,} used, this would add {cost:,}). Try", 1)

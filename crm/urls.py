@@ -6,6 +6,9 @@ from contacts import views_search
 from crm import views, views_dashboard
 from crm.forms import EmailAuthenticationForm
 
+# Oversized request bodies are 413s naming the limit (crm.pages.request_error).
+handler400 = "crm.pages.request_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
