@@ -347,3 +347,13 @@ def test_the_token_is_not_put_in_the_cache_key(world):
 
     key = TokenRateThrottle().get_cache_key(Request(), None)
     assert key.startswith("throttle_token_t") and token.key not in key
+
+
+def test_too_many_fields_is_413_and_other_bad_requests_stay_400(client, world, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    client.force_login(world.alice)
+    response = client.post("/contacts/new/", {f"f{i}": "x" for i in range(10)})
+    assert response.status_code == 413 and "too many fields" in response.content.decode()
+    assert not Contact.objects.exists()
+    response = client.get("/contacts/", HTTP_HOST="not-ours.example")
+    assert response.status_code == 400 and "error-code\">400" in response.content.decode()
