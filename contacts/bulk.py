@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from contacts.models import Contact, ContactTag, LifecycleStage
-from crm import jobs
+from crm import jobs, quotas
 from crm.audit import change_context
 from crm.custom_fields import _clean_value, _is_empty
 from crm.encryption import bulk_update_sealed
@@ -280,9 +280,18 @@ def start(user, *, action: str, params=None, ids=None, filters=None, send_option
     else:
         size = matching(user, action, selection["filters"]).order_by()[:INLINE_LIMIT + 1].count()
         total = size if size <= INLINE_LIMIT else None
+    extra = {}
+    if action == "send_sms":
+        # The hourly SMS quota counts a bulk send's recipients now, not its texts as they go out.
+        per_user, per_org = quotas.SMS.limits()
+        cap = max(per_user, per_org)
+        recipients = total if total is not None else (
+            matching(user, action, selection["filters"]).order_by()[:cap + 1].count() if cap else size)
+        quotas.check(user, quotas.SMS, recipients)
+        extra["recipients"] = recipients
     scope = Scope.of(user)
     job = Job.objects.create(organization_id=scope.organization_id, kind=KIND, task=TASK, actor=user,
-                             params={"action": action, "params": cleaned, **selection}, total=total)
+                             params={"action": action, "params": cleaned, **selection, **extra}, total=total)
     return _launch(job, size, send_options)
 
 

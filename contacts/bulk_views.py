@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contacts import bulk
 from contacts.models import LifecycleStage
+from crm import quotas
 from crm.forms import member_choices
 from crm.models import CustomFieldDefinition, Job, JobItem, Tag, Team
 from crm.pages import bad_request, get_visible_or_404, require_writer, wants_partial
@@ -111,6 +112,11 @@ def bulk_apply(request):
         return bad_request(request, "Selection: tick one or more contacts first.", title="Nothing selected")
     try:
         job = bulk.start(request.user, action=form.cleaned_data["action"], params=form.params(), **selection)
+    except quotas.QuotaExceeded as exc:
+        response = render(request, "400.html", {"message": exc.message, "title": "That bulk action can't run"},
+                          status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     except ValidationError as exc:
         return bad_request(request, _message(exc.message_dict), title="That bulk action can't run")
     what = bulk.describe(job)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contacts import bulk, exports
 from contacts.bulk_views import _message
+from crm import quotas
 from crm.models import Job
 from crm.pages import bad_request, get_visible_or_404, wants_partial
 from crm.permissions import Scope
@@ -78,6 +79,9 @@ def export_form(request):
     try:
         job = exports.start_export(request.user, format=form.cleaned_data["format"],
                                    columns=request.POST.getlist("columns"), **selection)
+    except quotas.QuotaExceeded as exc:
+        return quotas.page_error(request, form, exc, "contacts/export_form.html", {
+            "query": form.cleaned_data["filters"], "selected": len(selection.get("ids") or ())})
     except ValidationError as exc:
         return bad_request(request, _message(exc.message_dict), title="That export can't run")
     if job.is_active:

@@ -58,7 +58,7 @@ from contacts import bulk
 from contacts.columns import COLUMNS, CUSTOM_PREFIX, LIST_SEPARATOR, SPECIAL, custom_key, label
 from contacts.models import Contact, ContactCompany, ContactTag
 from contacts.xlsx import write_xlsx
-from crm import jobs
+from crm import jobs, quotas
 from crm.models import CustomFieldDefinition, Job, User
 from crm.permissions import VIEW, Scope
 
@@ -171,6 +171,7 @@ def start_export(user, *, format, columns, filters=None, ids=None, send_options=
         errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
+    quotas.check(user, quotas.EXPORTS)
     size = selection(user, cleaned).order_by()[:INLINE_LIMIT + 1].count()
     job = Job.objects.create(organization_id=scope.organization_id, kind=KIND, task=TASK, actor=user,
                              params={**cleaned, "downloads": 0},

@@ -19,6 +19,7 @@ from contacts.import_files import column_letter
 from contacts.columns import COLUMNS, CUSTOM_PREFIX
 from contacts.import_mapping import targets
 from contacts.models import ContactImport, ImportRow
+from crm import quotas
 from crm.custom_fields import definitions_for
 from crm.models import Job, JobItem
 from crm.pages import get_visible_or_404, require_writer, wants_partial
@@ -185,18 +186,24 @@ def import_list(request):
 def import_upload(request):
     require_writer(request.user)
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             imp = imports.upload(request.user, form.cleaned_data["file"])
+        except quotas.QuotaExceeded as exc:
+            return quotas.page_error(request, form, exc, "contacts/import_upload.html", {})
         except ValidationError as exc:
             for message in exc.message_dict.get("file", exc.messages):
                 form.add_error("file", message)
+            status = 413 if isinstance(exc, imports.FileTooLarge) else 400
         else:
             messages.success(request, f"Read {imp.file_name}: {_plural(len(imp.headers), 'column')}. Check "
                                       "where each goes, then check the file: nothing is imported before you "
                                       "confirm.")
             return redirect("contacts:import_detail", pk=imp.pk)
-    return render(request, "contacts/import_upload.html", {"form": form}, status=400 if form.errors else 200)
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "contacts/import_upload.html", {"form": form}, status=status)
 
 
 def _editable(imp: ContactImport) -> bool:

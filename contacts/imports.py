@@ -63,7 +63,7 @@ from contacts.models import (
     ImportRow, NameWord, derived_values,
 )
 from contacts.services import pick_owner
-from crm import jobs
+from crm import jobs, quotas
 from crm.audit import change_context
 from crm.custom_fields import _is_empty, definitions_for
 from crm.encryption import blind_index, sensitive_keys
@@ -162,6 +162,7 @@ def upload(user, uploaded) -> ContactImport:
     limit = max_bytes()
     if uploaded.size > limit:
         raise FileTooLarge({"file": f"{name} is {filesizeformat(uploaded.size)}; the limit is {filesizeformat(limit)}."})
+    quotas.check(user, quotas.IMPORTS)
     imp = ContactImport(organization_id=scope.organization_id, created_by=user, file_name=name,
                         file_size=uploaded.size, options=default_options())
     imp.file.save(get_valid_filename(name) or "upload", uploaded, save=False)

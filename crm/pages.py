@@ -3,6 +3,7 @@ write checks, 400 pages and the keyset-paginated list view every list page share
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
@@ -53,6 +54,27 @@ def require_admin(user) -> Scope:
 
 def bad_request(request, message: str, *, title: str = "We couldn't show that page"):
     return render(request, "400.html", {"message": message, "title": title}, status=400)
+
+
+def request_error(request, exception=None):
+    """handler400: a request body or form over Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE,
+    DATA_UPLOAD_MAX_NUMBER_FIELDS/FILES) is a 413 saying which limit, as JSON under /api/;
+    any other bad request keeps the 400 page."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+    from django.http import JsonResponse
+    from django.template.defaultfilters import filesizeformat
+
+    if isinstance(exception, RequestDataTooBig):
+        message = (f"The request is larger than {filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)}, the "
+                   "limit for everything but uploaded files. Send less at once (files go as uploads).")
+    elif isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        message = "The request has too many fields or files. Send fewer at once."
+    else:
+        return render(request, "400.html", status=400)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=413)
+    return render(request, "400.html", {"message": message, "title": "That request is too large", "code": 413},
+                  status=413)
 
 
 def form_page(request, form, *, template: str, context: dict, success: str, detail: str = "",
@@ -129,7 +151,13 @@ class KeysetListView(LoginRequiredMixin, View):
                                  for name, errors in filterset.errors.items()]
             queryset = filterset.qs
         queryset = self.filter_queryset(queryset)
-        page_size = page_size_from(request.GET.get("per_page"))
+        per_page = request.GET.get("per_page")
+        if per_page not in (None, "") and page_size_from(per_page, default=0) == 0:
+            # An edited link (?per_page=100000) is told the choices, not silently given another size.
+            return bad_request(request, f"Rows per page (per_page): choose {', '.join(map(str, PAGE_SIZES[:-1]))} "
+                                        f"or {PAGE_SIZES[-1]}; the most is {PAGE_SIZES[-1]}.",
+                               title="Unknown page size")
+        page_size = page_size_from(per_page)
         paginator = KeysetPaginator(queryset, sort, page_size=page_size, namespace=self.namespace,
                                     sort_name=ordering)
         try:

@@ -325,6 +325,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("KITH_FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("KITH_DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("KITH_DATA_UPLOAD_MAX_NUMBER_FIELDS", 2000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("KITH_DATA_UPLOAD_MAX_NUMBER_FILES", 20)
+# Hourly quotas (crm/quotas.py), per member and per organization; 0 turns one off. Over a
+# quota the API answers 429 with Retry-After, the pages 429 with the form and the message.
+KITH_QUOTA_IMPORTS_PER_HOUR = env_int("KITH_QUOTA_IMPORTS_PER_HOUR", 30)
+KITH_QUOTA_IMPORTS_PER_HOUR_ORG = env_int("KITH_QUOTA_IMPORTS_PER_HOUR_ORG", 300)
+KITH_QUOTA_EXPORTS_PER_HOUR = env_int("KITH_QUOTA_EXPORTS_PER_HOUR", 30)
+KITH_QUOTA_EXPORTS_PER_HOUR_ORG = env_int("KITH_QUOTA_EXPORTS_PER_HOUR_ORG", 300)
+# Texts, single and bulk (a bulk send counts its recipients).
+KITH_QUOTA_SMS_PER_HOUR = env_int("KITH_QUOTA_SMS_PER_HOUR", 500)
+KITH_QUOTA_SMS_PER_HOUR_ORG = env_int("KITH_QUOTA_SMS_PER_HOUR_ORG", 5000)
 # Export download links (and the files behind them) expire this long after the export finished.
 KITH_EXPORT_TTL_SECONDS = env_int("KITH_EXPORT_TTL_SECONDS", 86400)
 # Contacts per export step (one transaction, one part file, one heartbeat).
@@ -390,12 +399,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per API token (per user for session sign-in), and per client address without
+    # sign-in; over a rate: 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
+        "crm.api.throttling.TokenRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "user": os.environ.get("KITH_API_RATE_USER", "6000/hour"),
+        "token": os.environ.get("KITH_API_RATE_TOKEN", "") or os.environ.get("KITH_API_RATE_USER", "6000/hour"),
         "anon": os.environ.get("KITH_API_RATE_ANON", "60/hour"),
         # POST /api/auth/token/ (password guessing), per client address.
         "login": os.environ.get("KITH_API_RATE_LOGIN", "20/min"),

@@ -5,6 +5,9 @@ from django.urls import include, path
 from contacts import views_search
 from crm import views, views_account, views_dashboard
 
+# Oversized request bodies are 413s naming the limit (crm.pages.request_error).
+handler400 = "crm.pages.request_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -17,6 +17,7 @@ from django.utils import dateformat, timezone
 from activities.models import Activity
 from activities import services as activity_services
 from contacts.models import ConsentStatus, Contact
+from crm import quotas
 from crm.permissions import CHANGE
 from messaging import ratelimit, segments
 from messaging.backends import SendError, Throttled, backend_for
@@ -198,6 +199,10 @@ def send_sms(user, contact: Contact, body: str | None = None, template: SmsTempl
     if quiet_end is not None:
         when = scheduled_for = quiet_end
     status = Message.Status.SCHEDULED if scheduled_for is not None else Message.Status.QUEUED
+    if job is None and reminder_for is None:
+        # A bulk send counted its recipients when it started (contacts.bulk.start); reminders
+        # come with the meetings they belong to and are counted, never refused.
+        quotas.check(user, quotas.SMS)
     with transaction.atomic():
         message = Message(
             organization_id=contact.organization_id, contact=contact, direction=Message.Direction.OUTBOUND,

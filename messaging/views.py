@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from contacts.models import Contact
+from crm import quotas
 from crm.pages import form_page, get_visible_or_404, require_writer, wants_partial
 from crm.permissions import CHANGE, DELETE, Scope
 from messaging import services
@@ -46,7 +47,15 @@ def _contact(request, pk):
 def contact_send(request, pk):
     contact = _contact(request, pk)
     form = SendSmsForm(request.POST, contact=contact, user=request.user)
-    message = form.save() if form.is_valid() else None
+    try:
+        message = form.save() if form.is_valid() else None
+    except quotas.QuotaExceeded as exc:
+        form.add_error(None, exc.message)
+        context = panel_context(request.user, contact, form)
+        template = "messaging/_sms_panel.html" if wants_partial(request) else "messaging/send_page.html"
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if message is not None:
         if message.status == Message.Status.SCHEDULED:
             local = message.scheduled_for.astimezone(services.contact_timezone(contact))

@@ -147,7 +147,11 @@ def main(argv=None):
         _admin_sql(s, f'CREATE DATABASE "{load_db}"')
     work = Path(tempfile.mkdtemp(prefix="kith-load-"))
     env = {**os.environ, "DATABASE_URL": database_url(s, load_db), "DJANGO_SETTINGS_MODULE": "crm.settings",
-           "MEDIA_ROOT": str(work / "media"), "KITH_ENRICHMENT_DNS": "0"}
+           "MEDIA_ROOT": str(work / "media"), "KITH_ENRICHMENT_DNS": "0",
+           # A simulated manager imports or exports every 20-40 s, far past a person's hourly
+           # quotas (crm/quotas.py): the load measures throughput, so the quotas are off here.
+           "KITH_QUOTA_IMPORTS_PER_HOUR": "0", "KITH_QUOTA_IMPORTS_PER_HOUR_ORG": "0",
+           "KITH_QUOTA_EXPORTS_PER_HOUR": "0", "KITH_QUOTA_EXPORTS_PER_HOUR_ORG": "0"}
     if _redis():
         env.update(CELERY_BROKER_URL="redis://127.0.0.1:6379/14", REDIS_URL="redis://127.0.0.1:6379/13",
                    CELERY_TASK_DEFAULT_QUEUE=f"kith-load-{os.getpid()}")

@@ -19,10 +19,11 @@
     if (event.detail.verb === "get" && event.detail.formData) dropBlank(event.detail.formData);
   });
 
-  // Forms marked data-swap-errors show their 400 answer (the form with its errors) in place.
+  // Forms marked data-swap-errors show their 400 answer (the form with its errors) in place;
+  // also 413 (file too large) and 429 (an hourly quota used up), which carry the form too.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var source = (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
-    if (event.detail.xhr.status === 400 && source && source.closest("[data-swap-errors]")) {
+    if ([400, 413, 429].indexOf(event.detail.xhr.status) >= 0 && source && source.closest("[data-swap-errors]")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

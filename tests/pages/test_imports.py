@@ -186,7 +186,7 @@ def test_a_file_over_the_limit_is_refused(client, world, settings):
     settings.KITH_IMPORT_MAX_BYTES = 100
     client.force_login(world.manager_a)
     response = client.post("/contacts/imports/new/", {"file": csv_file(ROWS * 5)})
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "people.csv is " in body(response) and "the limit is 100\xa0bytes." in body(response)
     assert not ContactImport.objects.exists()
 
