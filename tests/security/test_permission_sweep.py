@@ -31,7 +31,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern, RoutePattern
 
 from tests.conftest import make_world
 from tests.crm.test_admin import populate
@@ -233,13 +232,14 @@ def build_world():
     from companies.models import Company
     from contacts import bulk, exports, imports
     from contacts import merge as merging
+    from django.contrib.contenttypes.models import ContentType
+
     from contacts.models import (
-        CompanyDuplicate, Contact, ContactCompany, ContactDuplicate, ContactImport, ContactRelationship,
-        FormLayout, AssignmentRule, ImportMapping, Merge, PrivacyRequest, SavedView, Segment,
+        AssignmentRule, CompanyDuplicate, Contact, ContactCompany, ContactDuplicate, ContactRelationship,
+        FormLayout, ImportMapping, SavedView, Segment,
     )
     from crm.audit import history_for
-    from django.contrib.contenttypes.models import ContentType
-    from crm.models import CustomFieldDefinition, Job, Membership, Tag, Team, WebhookDelivery, WebhookEndpoint
+    from crm.models import CustomFieldDefinition, Job, Membership, Tag, WebhookDelivery, WebhookEndpoint
     from messaging.models import Message, SmsTemplate
 
     w = make_world()
