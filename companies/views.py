@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from activities.models import Activity
 from activities.views import timeline_context
@@ -51,6 +51,7 @@ class CompanyListView(KeysetListView):
 
 
 @login_required
+@require_safe
 def company_detail(request, pk):
     user = request.user
     try:

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from contacts import merge as merging
 from contacts.models import Merge
@@ -82,6 +82,7 @@ def _merge(request, pk, kind, action="view"):
 
 
 @login_required
+@require_safe
 def merge_detail(request, pk, kind):
     record = _merge(request, pk, kind)
     model = record.model
@@ -114,6 +115,7 @@ def merge_undo(request, pk, kind):
 
 
 @login_required
+@require_safe
 def bulk_merge_detail(request, pk):
     job = get_visible_or_404(request.user, Job.objects.filter(kind=merging.BULK_KIND), pk, perms=())
     items = list(JobItem.objects.filter(job=job).order_by("id")[:500])

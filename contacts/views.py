@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from activities.views import timeline_context
 from contacts.bulk_views import bar_context
@@ -140,6 +140,7 @@ def _contact_detail_context(request, contact) -> dict:
 
 
 @login_required
+@require_safe
 def contact_detail(request, pk):
     try:
         contact = get_visible_or_404(request.user, Contact.objects.select_related("owner", "team", "created_by"), pk)
@@ -153,6 +154,7 @@ def contact_detail(request, pk):
 
 
 @login_required
+@require_safe
 def contact_similar(request, pk):
     """The "Similar contacts" card (loaded after the page): closest in meaning, among those the
     user may see."""

@@ -26,3 +26,9 @@ class CrmConfig(AppConfig):
                                 dispatch_uid=f"webhooks_delete_{model.__name__}")
         task_postrun.connect(webhooks.after_task, dispatch_uid="webhooks_after_task", weak=False)
         contact_erasing.connect(webhooks.erase_contact, dispatch_uid="webhooks_erase_contact")
+
+        # The admins of other apps (registered by the admin's autodiscovery, which runs first):
+        # staff without permission on a model cannot probe its ids through the history page.
+        from crm.admin_base import check_permission_before_lookup
+
+        check_permission_before_lookup()

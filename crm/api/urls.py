@@ -24,7 +24,10 @@ from messaging.api.settings import MessagingSettingsView
 
 app_name = "api"
 
+# No format-suffix routes (".json"): the API speaks JSON, and the suffix variants of the
+# custom actions did not take the `format` argument (a 500 on any such URL).
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("tags", TagViewSet, basename="tag")
 router.register("custom-fields", CustomFieldDefinitionViewSet, basename="custom-field")
 router.register("teams", TeamViewSet, basename="team")
