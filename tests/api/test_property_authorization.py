@@ -216,3 +216,28 @@ def test_relations_refuse_another_organizations_rows(name, fname, world, book, a
         response = client.patch(f"/api/{prefix}/{row.pk}/", {fname: value}, format="json")
         assert response.status_code == 400, response.content
         assert fname in response.json(), response.json()
+
+
+@pytest.mark.parametrize("url_row", ["contacts", "companies"])
+def test_a_rep_cannot_hand_a_record_to_another_teams_user(url_row, world, book, api):
+    row = book.alice_own if url_row == "contacts" else book.acme_co
+    client = api(world.alice)
+    response = client.patch(f"/api/{url_row}/{row.pk}/", {"owner": world.rita.pk}, format="json")
+    assert response.status_code == 400, response.content
+    assert "owner" in response.json()
+    assert type(row).objects.get(pk=row.pk).owner_id == world.alice.pk
+
+
+def test_a_rep_cannot_move_a_contact_to_another_team(world, book, api):
+    response = api(world.alice).patch(f"/api/contacts/{book.alice_own.pk}/", {"team": world.team_b.pk},
+                                      format="json")
+    assert response.status_code == 400, response.content
+    assert "team" in response.json()
+    assert type(book.alice_own).objects.get(pk=book.alice_own.pk).team_id == world.team_a.pk
+
+
+def test_null_characters_in_query_parameters_are_a_400_naming_them(world, api):
+    client = api(world.alice)
+    for url in ("/api/search/?q=a%00b", "/api/contacts/?search=a%00b", "/api/search/full-text/?q=a%00b"):
+        response = client.get(url)
+        assert response.status_code == 400, (url, response.content)
