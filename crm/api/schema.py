@@ -12,7 +12,8 @@ ERRORS = {
     "404": "No such record visible to the caller.",
     "429": "Too many requests: retry after the `Retry-After` header's seconds.",
 }
-BODY_ERRORS = {"415": "Unsupported request content type."}
+BODY_ERRORS = {"413": "The request body or an uploaded file is too large.",
+               "415": "Unsupported request content type."}
 METHODS = ("get", "put", "post", "patch", "delete")
 
 
