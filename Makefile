@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test bench load lock migrate clean-db stop-db
+.PHONY: install run test fuzz bench load lock migrate clean-db stop-db
 
 $(STAMP): requirements.lock requirements-model.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install
 	@echo "Line coverage of the domain apps (contacts, companies, activities, messaging), in per cent:"
 	@$(BIN)/python -m coverage report --include='contacts/*,companies/*,activities/*,messaging/*' \
 		--format=total --precision=1 --fail-under=95
+
+# The API fuzzing of make test (tests/fuzz) with many more examples per operation.
+KITH_FUZZ_EXAMPLES ?= 200
+fuzz: install
+	KITH_FUZZ_EXAMPLES=$(KITH_FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 bench: migrate
 	$(BIN)/python -m bench $(BENCH_ARGS)

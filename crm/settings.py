@@ -423,6 +423,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components (…Request), so responses can differ: with ?fields= a
+    # response holds only the fields asked for (crm/api/schema.py).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation documents the errors it can answer (crm/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "crm.api.schema.document_errors",
+                            "crm.api.schema.sparse_fieldsets"],
     # One name for the choice set that several fields share (email/sms/call consent).
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "contacts.models.ConsentStatus",
                             "JobStatusEnum": "crm.models.Job.Status",

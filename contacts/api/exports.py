@@ -33,7 +33,13 @@ class FileRenderer(BaseRenderer):
     charset = None
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else json.dumps(data).encode()
+        if isinstance(data, bytes):
+            return data
+        # An error (or any data) is JSON and says so, not "*/*" or the file type the client asked for.
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return json.dumps(data).encode()
 
 
 FILE_RENDERERS = [JSONRenderer, FileRenderer]

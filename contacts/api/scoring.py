@@ -39,6 +39,8 @@ class ScoringModelSerializer(StrictInputMixin, serializers.ModelSerializer):
     target_industries = serializers.ListField(child=serializers.CharField(max_length=120), required=False,
                                               help_text="Industries you sell to (matched case-insensitively).")
     recompute_job = serializers.SerializerMethodField()
+    # None until an admin first saves the model (the defaults apply until then).
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ScoringModel

@@ -15,7 +15,7 @@ from contacts.api.serializers import SimilarContactSerializer
 from contacts.filters import ContactFilter
 from contacts.models import Contact
 from contacts.search import MAX_QUERY_LENGTH, MODES, autocomplete, full_text, labelled_facets, ranked_search
-from crm.api.views import IsOrganizationMember, check_query_params
+from crm.api.views import IsOrganizationMember, check_query_params, reject_null_characters
 
 
 class HitSerializer(serializers.Serializer):
@@ -81,6 +81,7 @@ def _filterset(request, exclude):
 
 
 def _query(request, *, required=True) -> str:
+    reject_null_characters(request)
     q = request.query_params.get("q", "").strip()
     if required and not q:
         raise ValidationError({"q": ["Type something to search for."]})

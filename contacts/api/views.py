@@ -76,7 +76,8 @@ class ContactViewSet(ContactScoreMixin, PrivacyMixin, VCardMixin, HistoryMixin, 
 
     @extend_schema(responses=SimilarContactSerializer(many=True),
                    parameters=[OpenApiParameter("limit", int, description="How many (1–25, default 5).")])
-    @action(detail=True, methods=["get"], serializer_class=SimilarContactSerializer, filterset_class=None)
+    @action(detail=True, methods=["get"], serializer_class=SimilarContactSerializer, filterset_class=None,
+            pagination_class=None)
     def similar(self, request, pk=None):
         """Contacts closest in meaning to this one (name, title, company, industry, notes, tags,
         custom text), among those the caller may see, nearest first. Empty until the contact's

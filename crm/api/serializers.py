@@ -176,6 +176,7 @@ class OrgSerializer(StrictInputMixin, serializers.ModelSerializer):
         attrs = super().validate(attrs)
         if self.scope is not None:
             self._check_owner(attrs)
+            self._check_team(attrs)
             self._check_parents(attrs)
         return attrs
 
@@ -193,6 +194,18 @@ class OrgSerializer(StrictInputMixin, serializers.ModelSerializer):
         if self.instance is not None and owner.pk == self.instance.owner_id:
             return  # unchanged
         raise serializers.ValidationError({"owner": ["Sales reps can assign only themselves as owner (or nobody)."]})
+
+    def _check_team(self, attrs):
+        """Reps put records in their own team (or none); admins and managers in any team."""
+        field = self.fields.get("team")
+        if field is None or field.read_only or self.scope.role != Role.REP:
+            return
+        team = attrs.get("team")
+        if team is None or team.pk in self.scope.team_ids:
+            return
+        if self.instance is not None and team.pk == getattr(self.instance, "team_id", None):
+            return  # unchanged
+        raise serializers.ValidationError({"team": ["Sales reps can put records only in their own team (or none)."]})
 
     def _check_parents(self, attrs):
         for name in self.parent_fields:

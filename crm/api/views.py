@@ -43,6 +43,14 @@ def check_query_params(request, allowed) -> None:
     unknown = sorted(set(request.query_params) - set(allowed))
     if unknown:
         raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+    reject_null_characters(request)
+
+
+def reject_null_characters(request) -> None:
+    # PostgreSQL text cannot hold NUL: a 400 naming the parameter, not a database error.
+    bad = sorted({name for name, values in request.query_params.lists() for value in values if "\x00" in value})
+    if bad:
+        raise ValidationError({name: ["Null characters are not allowed."] for name in bad})
 
 
 def names_param(request, param: str, allowed) -> set[str] | None:
