@@ -47,7 +47,7 @@ def wait_until_stopped(workers, job_id) -> Job:
 
 
 def test_import_killed_mid_way_finishes_once(world, workers):
-    rows = 12_000  # three batches of 5,000
+    rows = 8_000  # two batches of 5,000 and 3,000
     lines = ["First Name,Last Name,Email,City"] + [f"Person{i},Tester,person{i}@example.com,Springfield"
                                                    for i in range(rows)]
     upload = SimpleUploadedFile("big.csv", ("\r\n".join(lines) + "\r\n").encode())
@@ -72,7 +72,7 @@ def test_import_killed_mid_way_finishes_once(world, workers):
 
 
 def test_bulk_action_killed_mid_way_finishes_once(world, workers):
-    rows = 6_000  # twelve batches of 500
+    rows = 2_500  # five batches of 500
     make_contacts(world, rows, team=world.team_a)
     vip = Tag.objects.create(organization=world.org, name="VIP")
     workers.start()
@@ -92,7 +92,7 @@ def test_bulk_action_killed_mid_way_finishes_once(world, workers):
 
 
 def test_bulk_merge_killed_mid_way_finishes_once(world, workers):
-    pairs = 300  # fifteen batches of 20 groups
+    pairs = 100  # five batches of 20 groups
     firsts = make_contacts(world, pairs, prefix="A", team=world.team_a, owner=world.alice)
     seconds = make_contacts(world, pairs, prefix="B", team=world.team_a, owner=world.alice)
     groups = [[a.pk, b.pk] for a, b in zip(firsts, seconds)]
