@@ -314,6 +314,8 @@ KITH_SCORE_HISTORY_DAYS = env_int("KITH_SCORE_HISTORY_DAYS", 365)
 # Long jobs (crm.models.Job) send a heartbeat after every batch; one silent this long is re-queued.
 KITH_JOB_STALE_SECONDS = env_int("KITH_JOB_STALE_SECONDS", 300)
 KITH_JOB_MAX_ATTEMPTS = env_int("KITH_JOB_MAX_ATTEMPTS", 5)
+# Queued SMS untouched this long are handed to the send task again (messaging.services.requeue_stale).
+KITH_SMS_STALE_SECONDS = env_int("KITH_SMS_STALE_SECONDS", 600)
 # Admin exports (django-import-export) neutralize cells that spreadsheets would run as formulas.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # Contact imports: the largest file accepted (enough for 1,048,576 rows of 20 columns).

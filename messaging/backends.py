@@ -11,6 +11,7 @@ that answers at the HTTP layer, so the Client-building and sending code below re
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import uuid
 
@@ -66,6 +67,9 @@ class ConsoleBackend:
               flush=True)
         return SendResult(sid=sid, status=Message.Status.SENT, from_number=self.config.from_number)
 
+    def find_sent(self, message: Message, since) -> SendResult | None:
+        return None  # nothing to ask: sending again only prints the text again
+
 
 def status_callback_url(organization_public_id) -> str:
     """The absolute status-callback URL Twilio posts to (empty without KITH_PUBLIC_URL)."""
@@ -79,6 +83,11 @@ def twilio_http_client():
     path = getattr(settings, "KITH_TWILIO_HTTP_CLIENT", "")
     return import_string(path)() if path else None
 
+
+# Looking up a text whose answer was lost (TwilioBackend.find_sent): how many of the newest
+# messages to the number, and how far before the attempt Twilio's clock may have dated it.
+FIND_LIMIT = 20
+FIND_SKEW = datetime.timedelta(minutes=2)
 
 # Twilio's message statuses as ours (accepted/scheduled by Twilio are still queued for us).
 _TWILIO_STATUS = {"accepted": Message.Status.QUEUED, "queued": Message.Status.QUEUED,
@@ -127,8 +136,39 @@ class TwilioBackend:
                             status=exc.status) from exc
         except (TwilioException, requests.RequestException) as exc:  # connection errors: worth another try
             raise SendError(str(exc), retryable=True, code="connection") from exc
-        return SendResult(sid=result.sid, status=_TWILIO_STATUS.get(result.status, Message.Status.QUEUED),
-                          from_number=result.from_ or self.config.from_number)
+        return self._result(result)
+
+    def _result(self, record) -> SendResult:
+        return SendResult(sid=record.sid, status=_TWILIO_STATUS.get(record.status, Message.Status.QUEUED),
+                          from_number=record.from_ or self.config.from_number)
+
+    def find_sent(self, message: Message, since) -> SendResult | None:
+        """The text Twilio accepted for `message` in an attempt whose answer was never saved: the
+        newest messages to its number (from its sender), matched on the body, created since the
+        attempt began (less FIND_SKEW for the clocks), and not already another message of ours.
+        Twilio has no idempotency key, so this lookup is what stands between a lost answer and
+        a second text."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        params = {"to": message.to_number, "limit": FIND_LIMIT}
+        if not self.config.messaging_service_sid and self.config.from_number:
+            params["from_"] = self.config.from_number
+        try:
+            records = self.client().messages.list(**params)
+        except TwilioRestException as exc:
+            raise SendError(exc.msg or str(exc), retryable=True, code=str(exc.code or exc.status)) from exc
+        except (TwilioException, requests.RequestException) as exc:
+            raise SendError(str(exc), retryable=True, code="connection") from exc
+        earliest = since - FIND_SKEW
+        candidates = [r for r in records if r.body == message.body and r.sid
+                      and (r.date_created is None or r.date_created >= earliest)]
+        known = set(Message.objects.filter(organization_id=message.organization_id,
+                                           provider_sid__in=[r.sid for r in candidates])
+                    .values_list("provider_sid", flat=True))
+        for record in reversed(candidates):  # Twilio lists the newest first; the first attempt's text
+            if record.sid not in known:
+                return self._result(record)
+        return None
 
 
 BACKENDS = {Backend.CONSOLE: ConsoleBackend, Backend.TWILIO: TwilioBackend}

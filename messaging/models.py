@@ -158,6 +158,10 @@ class Message(OrgModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set (and committed) before the provider is called, cleared when the provider answered that
+    # nothing went out: still set on a queued message without provider_sid, it says an attempt
+    # may have reached the provider without its answer being saved (messaging.services.deliver).
+    send_started_at = models.DateTimeField(null=True, blank=True)
     validity_seconds = models.PositiveIntegerField(null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")
@@ -184,6 +188,9 @@ class Message(OrgModel):
             models.Index(fields=["organization", "-created_at"], name="message_org_created_idx"),
             models.Index(fields=["scheduled_for"], name="message_due_idx",
                          condition=Q(status="scheduled")),
+            # The sweeper's look for queued messages left without a sender (services.requeue_stale).
+            models.Index(fields=["updated_at"], name="message_queued_idx",
+                         condition=Q(status="queued", provider_sid="")),
             models.Index(fields=["reminder_for"], name="message_reminder_idx",
                          condition=Q(reminder_for__isnull=False)),
         ]

@@ -260,56 +260,91 @@ def _close(message: Message, status: str, *, code: str = "", error: str = "") ->
     message.error_message = error[:500]
     message.status_changed_at = timezone.now()
     message.save(update_fields=["status", "error_code", "error_message", "status_changed_at", "attempts",
-                                "updated_at"])
+                                "send_started_at", "updated_at"])
     _finish_activity(message, Activity.Status.CANCELLED if status == Message.Status.CANCELLED
                      else Activity.Status.FAILED)
     return message
+
+
+def _record_sent(message: Message, result) -> Message:
+    now = timezone.now()
+    message.provider_sid = result.sid
+    message.status = result.status
+    message.from_number = result.from_number or message.from_number
+    message.sent_at = now
+    message.status_changed_at = now
+    message.error_code = message.error_message = ""
+    message.save()
+    _finish_activity(message, Activity.Status.DONE, now)
+    return message
+
+
+def _sendable(message: Message | None) -> bool:
+    return (message is not None and message.direction == Message.Direction.OUTBOUND and not message.provider_sid
+            and message.status == Message.Status.QUEUED)
 
 
 def deliver(message_id: int) -> Message | None:
     """Send one queued message through its organization's backend, exactly once, within the
     sender's rate (messaging.ratelimit; Throttled says how long to wait).
 
-    The row is locked while the backend is called, and only a queued message without a
-    provider sid is sent, so a replayed or duplicated task finds it sent and does nothing.
-    Consent is checked again (it may have been revoked since the message was queued).
+    Two transactions, so that a worker killed (or cut off from the database) while the provider
+    is answering does not make the next attempt send the text again:
+    1. claim: the row is locked, checked (queued, no provider sid; consent, which may have been
+       revoked since it was queued) and stamped `send_started_at` with a new attempt number;
+       committed before the provider is called;
+    2. send: the row is locked again and, if the claim is still ours (same attempt, still
+       unsent), the backend is called and its answer saved in the same transaction.
+    A claim found still stamped means an earlier attempt may have reached the provider without
+    its answer being saved: the provider is asked for that text (TwilioBackend.find_sent) and
+    its sid recorded instead of sending again. The window left: a provider whose message list
+    does not show the text yet, or a backend that cannot be asked (console), sends again.
+    A second runner waits on the row lock and finds the message sent (or its claim taken).
     A retryable failure (Twilio 429/5xx, connection) leaves it queued and raises SendError;
     a final one marks it failed with the provider's error code and message."""
-    retry = None
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(pk=message_id).first()
-        if (message is None or message.direction != Message.Direction.OUTBOUND or message.provider_sid
-                or message.status != Message.Status.QUEUED):
+        if not _sendable(message):
             return message
         contact = Contact.all_objects.filter(pk=message.contact_id).first()
         if contact is None or contact.deleted_at is not None or consent_problem(contact):
             return _close(message, Message.Status.CANCELLED, code="no_consent",
                           error=consent_problem(contact) if contact else "The contact was deleted.")
         config = sms_config(message.organization_id)
+        backend = backend_for(config)
+        if message.send_started_at is not None:
+            found = backend.find_sent(message, since=message.send_started_at)  # SendError: retried later
+            if found is not None:
+                logger.warning("SMS %s: an attempt that stopped before saving the answer had sent it (%s)",
+                               message.pk, found.sid)
+                return _record_sent(message, found)
         wait = ratelimit.acquire(f"{message.organization_id}:{config.sender}", config.messages_per_second)
         if wait:
             raise Throttled(wait)  # nothing changed: the row lock goes with the transaction
         message.attempts += 1
         message.backend = config.backend
+        message.send_started_at = timezone.now()
+        message.save(update_fields=["attempts", "backend", "send_started_at", "updated_at"])
+        attempt = message.attempts
+
+    retry = None
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        if not _sendable(message) or message.attempts != attempt:
+            return message  # sent, cancelled or claimed again meanwhile
         try:
-            result = backend_for(config).send(message)
+            result = backend.send(message)
         except SendError as exc:
+            if exc.status is not None:
+                message.send_started_at = None  # the provider answered: nothing went out
             if not exc.retryable:
                 logger.warning("SMS %s failed: %s %s", message.pk, exc.code, exc)
                 return _close(message, Message.Status.FAILED, code=exc.code, error=str(exc))
             message.error_code, message.error_message = exc.code[:16], str(exc)[:500]
-            message.save(update_fields=["attempts", "backend", "error_code", "error_message", "updated_at"])
+            message.save(update_fields=["send_started_at", "error_code", "error_message", "updated_at"])
             retry = exc
         else:
-            now = timezone.now()
-            message.provider_sid = result.sid
-            message.status = result.status
-            message.from_number = result.from_number or message.from_number
-            message.sent_at = now
-            message.status_changed_at = now
-            message.error_code = message.error_message = ""
-            message.save()
-            _finish_activity(message, Activity.Status.DONE, now)
+            _record_sent(message, result)
     if retry is not None:
         raise retry
     return message
@@ -334,6 +369,30 @@ def release_due(now: datetime.datetime | None = None, limit: int = 500) -> list[
         Message.objects.filter(pk__in=ids).update(status=Message.Status.QUEUED, status_changed_at=now)
         for pk in ids:
             transaction.on_commit(lambda pk=pk: enqueue(pk))
+    return ids
+
+
+def requeue_stale(now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Queued messages that nothing has touched for KITH_SMS_STALE_SECONDS go to the task again:
+    their sender died before sending them (a worker killed while sending a bulk SMS after its
+    batch committed) or their task was lost. Sending twice is what `deliver` prevents, so a
+    message whose task is merely waiting (a retry's backoff) only gets a second, idle task.
+    Rows being sent right now are locked and skipped; the ones re-queued are touched so the
+    next sweep leaves them alone for another period."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    stale = now - datetime.timedelta(seconds=settings.KITH_SMS_STALE_SECONDS)
+    with transaction.atomic():
+        ids = list(Message.objects.select_for_update(skip_locked=True)
+                   .filter(direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, provider_sid="",
+                           updated_at__lt=stale)
+                   .order_by("updated_at", "id").values_list("pk", flat=True)[:limit])
+        Message.objects.filter(pk__in=ids).update(updated_at=now)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: enqueue(pk))
+    if ids:
+        logger.warning("Re-queued %s SMS left queued for %ss", len(ids), settings.KITH_SMS_STALE_SECONDS)
     return ids
 
 

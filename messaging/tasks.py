@@ -29,7 +29,8 @@ def send_message(self, message_id: int) -> str | None:
 
 @shared_task
 def send_due_messages() -> int:
-    """Beat, every minute: scheduled messages whose time has come are queued for sending."""
+    """Beat, every minute: scheduled messages whose time has come are queued for sending, and
+    queued ones left without a sender (services.requeue_stale) are handed to the task again."""
     from messaging import services
 
-    return len(services.release_due())
+    return len(services.release_due()) + len(services.requeue_stale())
