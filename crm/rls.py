@@ -121,6 +121,25 @@ def bind(iterable):
     return generate()
 
 
+@contextlib.contextmanager
+def copy_into(cursor, table: str, columns: list[str]):
+    """COPY … FROM STDIN into a tenant table. PostgreSQL refuses COPY FROM into a table with
+    row-level security, so on the app role the rows go through a temporary table and one
+    INSERT … SELECT, which the policy checks; the owner copies straight in."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    if not enforced():
+        with cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+            yield copy
+        return
+    stage = f"kith_copy_{table}"[:63]
+    cursor.execute(f'DROP TABLE IF EXISTS "{stage}"')
+    cursor.execute(f'CREATE TEMP TABLE "{stage}" AS SELECT {cols} FROM "{table}" WITH NO DATA')
+    with cursor.copy(f'COPY "{stage}" ({cols}) FROM STDIN') as copy:
+        yield copy
+    cursor.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM "{stage}"')
+    cursor.execute(f'DROP TABLE "{stage}"')
+
+
 def _sync(organization_id: int | None) -> None:
     if not enforced():
         return
@@ -292,6 +311,13 @@ def before_task_publish(sender=None, headers=None, body=None, **kwargs) -> None:
         from celery import current_app
 
         task = current_app.tasks.get(sender)
+        if task is None and isinstance(sender, str) and "." in sender:
+            # Sent by name (send_task) from a process that has not imported the task's module yet.
+            import importlib
+
+            with contextlib.suppress(ImportError):
+                importlib.import_module(sender.rsplit(".", 1)[0])
+            task = current_app.tasks.get(sender)
         if task is not None:
             args, kwargs_ = (body[0], body[1]) if isinstance(body, (tuple, list)) and len(body) >= 2 else ((), {})
             try:

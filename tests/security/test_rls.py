@@ -268,5 +268,5 @@ def test_a_worker_on_the_app_role_runs_tasks_in_their_organization(world, worker
         recount_all_tag_usage.apply_async(connection=conn, queue=worker["queue"])
     wait_for(lambda: TaskResult.objects.filter(task_name="crm.tasks.recount_tag_usage", status="SUCCESS")
              .count() >= 2, 90, worker)
-    assert Tag.objects.get(pk=tags[world.org.pk]).usage_count == 2
-    assert Tag.objects.get(pk=tags[world.other_org.pk]).usage_count == 3
+    assert Tag.objects.get(pk=tags[world.org.pk].pk).usage_count == 2
+    assert Tag.objects.get(pk=tags[world.other_org.pk].pk).usage_count == 3
