@@ -63,7 +63,7 @@ from contacts.models import (
     ImportRow, NameWord, derived_values,
 )
 from contacts.services import pick_owner
-from crm import jobs, quotas
+from crm import jobs, quotas, rls
 from crm.audit import change_context
 from crm.custom_fields import _is_empty, definitions_for
 from crm.encryption import blind_index, sensitive_keys
@@ -1077,7 +1077,7 @@ class _Writer:
             row.append(copy_text(_dedupe_keys(values, company[1] if company else "")))
             row.extend(_copy_value(sealed[n]) for n in phones.SEALED_EXTRA_COLUMNS)
             lines.append("\t".join(row) + table.suffix)
-        with self.cursor.copy(table.sql) as copy:
+        with rls.copy_into(self.cursor, table.table, table.columns) as copy:
             for i in range(0, len(lines), 1000):
                 copy.write("".join(lines[i:i + 1000]))
         return ids
@@ -1189,7 +1189,7 @@ class _Writer:
             lines.append("\t".join([
                 str(self.org), str(self.imp.pk), str(line), r.outcome, NULL if r.contact_id is None else str(r.contact_id),
                 copy_text(r.message), _copy_value(data), _copy_value(r.before), _copy_value(r.after)]) + table.suffix)
-        with self.cursor.copy(table.sql) as copy:
+        with rls.copy_into(self.cursor, table.table, table.columns) as copy:
             copy.write("".join(lines))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_bulk_operation(job_id: int) -> str | None:
     """Run or resume a bulk operation on contacts from its checkpoint (contacts.bulk)."""
     from contacts import bulk
@@ -12,7 +12,7 @@ def run_bulk_operation(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_import_job(job_id: int) -> str | None:
     """Run or resume the preview, import or revert of a contact import (contacts.imports)."""
     from contacts import imports
@@ -21,7 +21,7 @@ def run_import_job(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_export(job_id: int) -> str | None:
     """Run or resume an export of contacts from its checkpoint (contacts.exports)."""
     from contacts import exports
@@ -30,7 +30,7 @@ def run_export(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(per_organization=True)
 def purge_expired_exports() -> list[int]:
     """Beat: delete the files of exports whose download link has expired."""
     from contacts import exports
@@ -38,7 +38,7 @@ def purge_expired_exports() -> list[int]:
     return exports.purge_expired()
 
 
-@shared_task
+@shared_task(per_organization=True)
 def embed_pending() -> int:
     """After saves (debounced) and every minute from beat: embed contacts and companies whose
     embedding is missing or was cleared by a change. One run at a time."""
@@ -54,7 +54,7 @@ def embed_pending() -> int:
         cache.delete("embeddings:running")
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_embedding_backfill(job_id: int) -> str | None:
     """Run or resume the embedding of a whole organization (contacts.semantic, `manage.py embed`)."""
     from contacts import semantic
@@ -63,7 +63,7 @@ def run_embedding_backfill(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_bulk_merge(job_id: int) -> str | None:
     """Run or resume a bulk merge from its checkpoint (contacts.merge)."""
     from contacts import merge
@@ -72,7 +72,7 @@ def run_bulk_merge(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_dedupe_scan(job_id: int) -> str | None:
     """Run or resume a duplicate scan of an organization from its checkpoint (contacts.duplicates)."""
     from contacts import duplicates
@@ -81,7 +81,7 @@ def run_dedupe_scan(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, organization_of="contacts.Contact")
 def enrich_contact(self, contact_id: int, only=None, attempt: int = 1, actor_id: int | None = None,
                    force: bool = False) -> list[str] | None:
     """Enrich one contact (after a save that changed its inputs, the Enrich button, the API).
@@ -104,7 +104,7 @@ def enrich_contact(self, contact_id: int, only=None, attempt: int = 1, actor_id:
     return result["failed"]
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_enrichment_job(job_id: int) -> str | None:
     """Run or resume the enrichment of many contacts (after an import) from its checkpoint."""
     from contacts import enrichment
@@ -113,7 +113,7 @@ def run_enrichment_job(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_privacy_export(job_id: int) -> str | None:
     """A subject access export (contacts.privacy)."""
     from contacts import privacy
@@ -122,7 +122,7 @@ def run_privacy_export(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_erasure(job_id: int) -> str | None:
     """A GDPR erasure (contacts.privacy): the contact and every copy of the person's data."""
     from contacts import privacy
@@ -131,7 +131,7 @@ def run_erasure(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(per_organization=True)
 def purge_privacy() -> dict:
     """Beat: expired subject access exports and request-log entries older than 30 days."""
     from contacts import privacy
@@ -139,7 +139,7 @@ def purge_privacy() -> dict:
     return privacy.purge_privacy()
 
 
-@shared_task
+@shared_task(per_organization=True)
 def purge_trash() -> int:
     """Beat: erase contacts kept in the trash longer than their organization's retention."""
     from contacts import privacy
@@ -147,7 +147,7 @@ def purge_trash() -> int:
     return privacy.purge_trash()
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_reseal(job_id: int) -> str | None:
     """Run or resume a job moving stored values between plain and encrypted columns (contacts.reseal)."""
     from contacts import reseal
@@ -156,7 +156,7 @@ def run_reseal(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(per_organization=True)
 def score_pending() -> int:
     """After writes that change score inputs (debounced) and every minute from beat: rescore the
     contacts the triggers queued (contacts.scoring). Overlapping runs share the queue (SKIP LOCKED)."""
@@ -165,7 +165,7 @@ def score_pending() -> int:
     return scoring.score_pending()
 
 
-@shared_task
+@shared_task(organization_of="crm.Job")
 def run_scoring_job(job_id: int) -> str | None:
     """Run or resume an organization-wide score recompute from its checkpoint (contacts.scoring)."""
     from contacts import scoring
@@ -174,7 +174,7 @@ def run_scoring_job(job_id: int) -> str | None:
     return job.status if job is not None else None
 
 
-@shared_task
+@shared_task(per_organization=True)
 def nightly_rescore() -> list[int]:
     """Beat, nightly: rescore every organization (recency decay changes scores without writes)."""
     from contacts import scoring

@@ -19,11 +19,20 @@ class KithTask(Task):
     retry_backoff_max = 600
     retry_jitter = True
     max_retries = 8
+    # Row-level security (crm.rls): a beat task that works across organizations runs once per
+    # organization on the app role; `organization_of` names the model whose pk is the first argument
+    # (its organization goes into the headers of a task published outside any organization).
+    per_organization = False
+    organization_of = None
 
     def __call__(self, *args, **kwargs):
         import pghistory
 
+        from crm import rls
+
         with pghistory.context(source="task", task=self.name):
+            if self.per_organization and rls.enforced() and rls.current() is None:
+                return rls.run_per_organization(lambda: super(KithTask, self).__call__(*args, **kwargs))
             return super().__call__(*args, **kwargs)
 
 
@@ -55,6 +64,7 @@ def route_task(name, args, kwargs, options, task=None, **kw):
 
 
 app.conf.task_routes = (route_task,)
+
 
 
 def _transient_db_errors():

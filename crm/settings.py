@@ -121,6 +121,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in user's organization for row-level security (crm.rls), reset after the request.
+    "crm.rls.OrganizationContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Members of an organization that requires two-factor sign-in enrol before anything else.
     "crm.twofactor.TwoFactorRequiredMiddleware",
@@ -178,6 +180,30 @@ else:
     }
 DATABASES["default"].setdefault("TEST", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# Row-level security (crm/rls.py). KITH_DB_ROLE=app (web, worker and beat in the Procfile): the
+# default connection is the app role, subject to the per-organization policies, and the connection
+# above (the owner, who ran the migrations) stays as the `platform` alias for platform staff in the
+# Django admin. KITH_DB_ROLE=owner (the default: migrate, ensure_admin, create_org, seed_demo, tests'
+# own process): the owner connection only. The app role connects to the same server and database as
+# the owner with KITH_DB_APP_ROLE (+ KITH_DB_APP_PASSWORD), or wherever DATABASE_APP_URL says.
+KITH_DB_ROLE = os.environ.get("KITH_DB_ROLE", "owner").strip().lower() or "owner"
+if KITH_DB_ROLE not in {"app", "owner"}:
+    raise ImproperlyConfigured(f"KITH_DB_ROLE={KITH_DB_ROLE!r} must be app or owner")
+KITH_DB_APP_ROLE = os.environ.get("KITH_DB_APP_ROLE", "kith_app")
+if KITH_DB_ROLE == "app":
+    _owner = DATABASES["default"]
+    if os.environ.get("DATABASE_APP_URL"):
+        import dj_database_url
+
+        _app = dj_database_url.parse(os.environ["DATABASE_APP_URL"], conn_max_age=_owner.get("CONN_MAX_AGE", 60))
+        _app.setdefault("TEST", {})
+        _app["CONN_HEALTH_CHECKS"] = True
+    else:
+        _app = {**_owner, "USER": KITH_DB_APP_ROLE, "PASSWORD": env_str("KITH_DB_APP_PASSWORD"),
+                "OPTIONS": dict(_owner.get("OPTIONS", {})), "TEST": dict(_owner.get("TEST", {}))}
+    DATABASES = {"default": _app, "platform": {**_owner, "TEST": {"MIRROR": "default"}}}
+    DATABASE_ROUTERS = ["crm.rls.PlatformRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"
@@ -395,7 +421,7 @@ PHONENUMBER_DB_FORMAT = "E164"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.rls.TokenAuthentication",  # DRF's, plus the token user's organization (crm.rls)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

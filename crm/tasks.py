@@ -5,7 +5,7 @@ from celery import shared_task
 from crm import services
 
 
-@shared_task
+@shared_task(organization_of="crm.Organization")
 def recount_tag_usage(organization_id: int) -> int:
     """Recompute every tag's usage count in one organization; returns how many changed."""
     return services.recount_tag_usage(organization_id)
@@ -20,7 +20,7 @@ def recount_all_tag_usage() -> None:
         recount_tag_usage.delay(organization_id)
 
 
-@shared_task
+@shared_task(per_organization=True)
 def requeue_stale_jobs() -> list[int]:
     """Beat: re-queue long jobs whose worker stopped sending heartbeats (they resume from their checkpoint)."""
     from crm import jobs
@@ -28,7 +28,7 @@ def requeue_stale_jobs() -> list[int]:
     return jobs.requeue_stale_jobs()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, per_organization=True)
 def deliver_webhooks() -> int:
     """Send due webhook deliveries (on commit of a tracked write, and beat every few seconds);
     queues itself again when its time budget ran out with more due."""
@@ -40,7 +40,7 @@ def deliver_webhooks() -> int:
     return attempted
 
 
-@shared_task
+@shared_task(per_organization=True)
 def purge_webhook_events() -> int:
     """Beat (daily): delete webhook events and their delivery log past the retention."""
     from crm import webhooks

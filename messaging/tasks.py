@@ -5,7 +5,7 @@ from celery import shared_task
 MAX_RETRIES = 8
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, organization_of="messaging.Message")
 def send_message(self, message_id: int) -> str | None:
     """Send one queued SMS (messaging.services.deliver: idempotent, a sent message is never sent
     again). Retryable failures (429, 5xx, connection) retry with exponential backoff; after the
@@ -27,7 +27,7 @@ def send_message(self, message_id: int) -> str | None:
     return message.status if message is not None else None
 
 
-@shared_task
+@shared_task(per_organization=True)
 def send_due_messages() -> int:
     """Beat, every minute: scheduled messages whose time has come are queued for sending, and
     queued ones left without a sender (services.requeue_stale) are handed to the task again."""

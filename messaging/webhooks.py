@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from crm import rls
 from crm.models import Organization
 from messaging import inbound
 from messaging.config import sms_config
@@ -46,6 +47,7 @@ def twilio_webhook(view):
     @require_POST
     def wrapper(request, org):
         organization = get_object_or_404(Organization, public_id=org)
+        rls.activate(organization.pk)  # anonymous request: the organization of the URL (crm.rls)
         if not signature_ok(request, organization):
             logger.warning("Rejected Twilio webhook %s: missing or invalid X-Twilio-Signature", request.path)
             return HttpResponseForbidden("Invalid or missing X-Twilio-Signature.", content_type="text/plain")

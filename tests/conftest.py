@@ -131,7 +131,10 @@ def worker(broker, tmp_path):
 
     env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker["url"],
            "CELERY_TASK_DEFAULT_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "crm.settings",
-           "MEDIA_ROOT": str(settings.MEDIA_ROOT)}  # the worker reads the files the test uploaded
+           "MEDIA_ROOT": str(settings.MEDIA_ROOT),  # the worker reads the files the test uploaded
+           # As in production, the worker connects as the app role, under row-level security (crm.rls):
+           # every task must run in its organization's context to find its rows.
+           "KITH_DB_ROLE": "app"}
     if broker["url"] == "filesystem://":
         # The worker reads the same folders through settings' default filesystem broker.
         env.pop("CELERY_BROKER_URL")

@@ -205,7 +205,9 @@ class ContactImportViewSet(OrgReadOnlyViewSet):
 
 
 def error_file_response(imp: ContactImport) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(imports.error_file(imp), content_type="text/csv; charset=utf-8")
+    from crm import rls
+
+    response = StreamingHttpResponse(rls.bind(imports.error_file(imp)), content_type="text/csv; charset=utf-8")
     stem = imp.file_name.rsplit(".", 1)[0] or "import"
     response["Content-Disposition"] = f'attachment; filename="{stem[:80]}-errors.csv"'
     return response
