@@ -8,7 +8,7 @@ Every table with an `organization_id` column has RLS enabled and forced, with tw
   cross-organization management commands (seed_demo, create_org, ensure_admin).
 
 The web server, Celery worker and beat connect as the app role (settings.KITH_DB_APP_ROLE, created by
-crm/migrations/0011_row_level_security: LOGIN, NOSUPERUSER, NOBYPASSRLS) when KITH_DB_ROLE=app, and
+crm/migrations/0012_row_level_security: LOGIN, NOSUPERUSER, NOBYPASSRLS) when KITH_DB_ROLE=app, and
 set the organization before they touch a tenant row:
 
 - requests: `OrganizationContextMiddleware` (after authentication) and the DRF token authentication

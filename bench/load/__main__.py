@@ -167,18 +167,20 @@ def main(argv=None):
         users = work / "users.json"
         subprocess.run([sys.executable, "-m", "bench.load", "--prepare-users", str(users)], env=env, check=True,
                        cwd=ROOT)
+        # Web and workers as the Procfile runs them: on the app role, behind row-level security.
+        app_env = {**env, "KITH_DB_ROLE": "app"}
         port = _free_port()
         log = open(work / "services.log", "w")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "crm.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", str(args.web_workers), "--access-logfile", "/dev/null"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+            env=app_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         queue = env.get("CELERY_TASK_DEFAULT_QUEUE", "kith")
         for queues, concurrency in ((queue, "2"), (f"{queue}.background", "1")):  # as the Procfile runs them
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "crm", "worker", "-Q", queues, "--concurrency", concurrency,
                  "--loglevel", "WARNING"],
-                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+                env=app_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         prefix, status_file = str(work / "locust"), work / "status.json"
         ramp = int(args.users / args.spawn_rate) + 1
