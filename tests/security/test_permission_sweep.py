@@ -371,6 +371,8 @@ def build_world():
             instance = qs.first()
             if instance is None and model._meta.label_lower.startswith("django_celery_results"):
                 instance = _celery_result(model)
+            if instance is None and model._meta.app_label == "axes":
+                instance = _sign_in_record(model, alice)
         objects[key] = instance
         models[key] = model
     return Sweep(w, objects, models, secrets, {})
@@ -380,6 +382,15 @@ def _celery_result(model):
     if model._meta.model_name == "taskresult":
         return model.objects.create(task_id=f"{MARKER.lower()}-task", task_name="contacts.tasks.run_export")
     return model.objects.create(group_id=f"{MARKER.lower()}-group")
+
+
+def _sign_in_record(model, user):
+    """One row of each django-axes table (sign-in attempts, log, failures)."""
+    fields = {f.name for f in model._meta.get_fields()}
+    values = {"username": user.email, "ip_address": "203.0.113.7", "user_agent": "sweep", "http_accept": "*/*",
+              "path_info": "/login/", "get_data": "", "post_data": "", "failures_since_start": 1,
+              "locked_out": False}
+    return model.objects.create(**{k: v for k, v in values.items() if k in fields})
 
 
 def value_of(obj, route):
