@@ -105,7 +105,7 @@ def report(prefix: str, status_file: Path, args) -> str:
     transport = sum(c for _, s, c in status["status"] if s == 0)
     unexpected_4xx = sum(c for _, s, c in status["unexpected"] if 400 <= s < 500)
     lines = [f"== Load: {args.users} concurrent users (reps and managers 9:1, one account each), {args.duration} s measured, "
-             f"gunicorn {args.web_workers} workers + a Celery worker of 2 processes, {args.contacts:,} contacts ==",
+             f"gunicorn {args.web_workers} workers + Celery workers (2 processes for jobs, 1 for background work), {args.contacts:,} contacts ==",
              "",
              "| request | requests | req/s | p50 ms | p95 ms | p99 ms | failures |",
              "|---|---:|---:|---:|---:|---:|---:|"]
