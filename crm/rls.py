@@ -268,10 +268,7 @@ def on_user_logged_in(sender, request, user, **kwargs) -> None:
         activate_for_user(user)
 
 
-try:
-    from rest_framework.authentication import TokenAuthentication as _DRFTokenAuthentication
-except ImportError:  # pragma: no cover - DRF is a dependency
-    _DRFTokenAuthentication = object
+from rest_framework.authentication import TokenAuthentication as _DRFTokenAuthentication  # noqa: E402
 
 
 class TokenAuthentication(_DRFTokenAuthentication):
@@ -444,8 +441,6 @@ END $$"""
 def apply_schema(connection) -> None:
     """Role, grants and policies on every tenant table (idempotent: the migration and every
     `migrate` afterwards run it, so tables added later are covered)."""
-    if connection.vendor != "postgresql":  # pragma: no cover - PostgreSQL only
-        return
     with connection.cursor() as cursor:
         for statement in create_role_sql(app_role()):
             cursor.execute(statement)
