@@ -57,12 +57,11 @@ class Quota:
         raise NotImplementedError
 
 
-class _ImportQuota(Quota):
-    def _rows(self, since, user=None, organization_id=None):
-        from contacts.models import ContactImport
+class _RowQuota(Quota):
+    """A quota where each stored row (by `created_at`) is one use; subclasses give `_rows`."""
 
-        rows = ContactImport.objects.filter(created_at__gte=since)
-        return rows.filter(created_by=user) if user is not None else rows.filter(organization_id=organization_id)
+    def _rows(self, since, user=None, organization_id=None):
+        raise NotImplementedError
 
     def usage(self, since, **who):
         return self._rows(since, **who).count()
@@ -71,7 +70,15 @@ class _ImportQuota(Quota):
         return [(at, 1) for at in self._rows(since, **who).order_by("created_at").values_list("created_at", flat=True)]
 
 
-class _ExportQuota(Quota):
+class _ImportQuota(_RowQuota):
+    def _rows(self, since, user=None, organization_id=None):
+        from contacts.models import ContactImport
+
+        rows = ContactImport.objects.filter(created_at__gte=since)
+        return rows.filter(created_by=user) if user is not None else rows.filter(organization_id=organization_id)
+
+
+class _ExportQuota(_RowQuota):
     def _rows(self, since, user=None, organization_id=None):
         from contacts.exports import KIND
         from crm.models import Job
@@ -79,11 +86,6 @@ class _ExportQuota(Quota):
         rows = Job.objects.filter(kind=KIND, created_at__gte=since)
         return rows.filter(actor=user) if user is not None else rows.filter(organization_id=organization_id)
 
-    def usage(self, since, **who):
-        return self._rows(since, **who).count()
-
-    def entries(self, since, **who):
-        return [(at, 1) for at in self._rows(since, **who).order_by("created_at").values_list("created_at", flat=True)]
 
 
 class _SmsQuota(Quota):
