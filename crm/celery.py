@@ -66,7 +66,6 @@ def route_task(name, args, kwargs, options, task=None, **kw):
 app.conf.task_routes = (route_task,)
 
 
-
 def _transient_db_errors():
     from django.db import InterfaceError, OperationalError
 
